@@ -1,0 +1,19 @@
+//! Ferrite's domain model: the types and rules every other crate shares,
+//! free of I/O so they can be tested exhaustively and reused by the API, the
+//! conductor, the store and the client alike.
+
+pub mod fields;
+pub mod ident;
+pub mod intent;
+pub mod node;
+pub mod port;
+pub mod power;
+pub mod provision;
+pub mod version;
+
+pub use intent::{Intent, ProvisionArgs};
+pub use node::{Dict, Node};
+pub use port::{Chassis, Conductor, Port};
+pub use power::{PowerState, PowerTarget};
+pub use provision::{Event, ProvisionState, Verb};
+pub use version::{MAX_VERSION, MIN_VERSION, Version};
