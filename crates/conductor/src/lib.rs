@@ -2,12 +2,65 @@
 //! accepted, and watches time (callback timeouts, crash recovery).
 //!
 //! CONTRACT (used by the api): `ConductorApi`, `DriverCall`, `CallError` are
-//! fixed; the engine behind them is being written.
+//! fixed.
+//!
+//! How work flows: the API checks a request against the state machine,
+//! advances the node and records an [`ferrite_model::Intent`] in one store
+//! transaction, then calls [`ConductorApi::wake`]. The engine
+//! ([`Conductor`]) claims the node — takes its lock (`reservation`) and the
+//! intent in one transaction — and runs the operation in a task holding the
+//! lock; every state change is a store update and the last one releases the
+//! lock. A periodic sweep finds intents whose wake-up was missed, a periodic
+//! check fails nodes whose callback wait timed out, and start-up recovers
+//! nodes a crashed conductor left locked.
 
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use ferrite_drivers::{HardwareType, InterfaceKind};
+pub use ferrite_drivers::{FakeDelays, HardwareType, InterfaceKind};
+
+mod calls;
+mod claim;
+pub mod config;
+mod engine;
+mod flows;
+pub mod fsm;
+mod recovery;
+pub mod steps;
+mod timeouts;
+
+pub use config::ConductorConfig;
+pub use engine::{Conductor, ConductorError};
+
+/// Why an operation on a node stopped before it was done. Internal to the
+/// engine; public so the pure helpers in [`fsm`] can return it.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The store failed (or the node vanished).
+    #[error(transparent)]
+    Store(#[from] ferrite_store::StoreError),
+    /// Another holder has the node's lock.
+    #[error("the node is locked by {0}")]
+    Locked(String),
+    /// This conductor no longer holds the lock it was working under (a
+    /// takeover released it): stop touching the node.
+    #[error("this conductor no longer holds the node's lock")]
+    LostLock,
+    /// There was nothing to claim or change.
+    #[error("nothing to do")]
+    NothingToDo,
+    /// The state machine has no such edge from the node's state.
+    #[error("the state machine has no {event} transition from {from}")]
+    Transition {
+        /// The node's state.
+        from: ferrite_model::ProvisionState,
+        /// The event that was refused.
+        event: ferrite_model::Event,
+    },
+    /// The node changed under a waiting operation (e.g. it was aborted).
+    #[error("{0}")]
+    Stale(String),
+}
 
 /// A synchronous driver operation the API needs answered now.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,9 +69,16 @@ pub enum DriverCall {
     Validate,
     /// `{boot_device, persistent}`.
     GetBootDevice,
-    SetBootDevice { device: String, persistent: bool },
+    /// Sets the boot device; takes the node's lock for the change.
+    SetBootDevice {
+        /// `pxe`, `disk`, …
+        device: String,
+        /// For every boot, not only the next.
+        persistent: bool,
+    },
     /// `{supported_boot_devices: [...]}`.
     SupportedBootDevices,
+    /// Sends an NMI; takes the node's lock.
     InjectNmi,
     /// `{console_enabled, console_info}`.
     GetConsole,
@@ -30,8 +90,15 @@ pub enum DriverCall {
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// 409: another operation holds the node's lock.
-    #[error("Node {node} is locked by host {host}, please retry after the current operation is completed.")]
-    NodeLocked { node: Uuid, host: String },
+    #[error(
+        "Node {node} is locked by host {host}, please retry after the current operation is completed."
+    )]
+    NodeLocked {
+        /// The node.
+        node: Uuid,
+        /// Who holds its lock.
+        host: String,
+    },
     /// 400: bad parameters or unsupported by the node's driver.
     #[error("{0}")]
     Invalid(String),

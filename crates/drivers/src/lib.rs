@@ -1,31 +1,61 @@
 //! Hardware types and their interfaces.
 //!
 //! CONTRACT (read by the api through the conductor): `HardwareType`,
-//! `InterfaceKind` and `registry()` are fixed; the interface traits and the
-//! fake implementations are being written.
+//! `InterfaceKind` and `registry()` are fixed.
+//!
+//! The interface traits live in [`interfaces`]; a node's [`Driver`] is
+//! built from its hardware type and `<kind>_interface` fields. Only
+//! `fake-hardware` exists so far; `redfish` and `ipmi` will add their own
+//! implementations behind the same traits.
 
 use serde::Serialize;
+
+pub mod driver;
+pub mod error;
+pub mod fake;
+pub mod interfaces;
+pub mod noop;
+pub mod raid;
+
+pub use driver::{Driver, node_interface, node_interface_mut, resolve_interface};
+pub use error::DriverError;
+pub use fake::FakeDelays;
+pub use interfaces::{BootDevice, Interface, NodeUpdate, StepCtx, StepDef, StepOutcome, StepPhase};
 
 /// The interface kinds of a hardware type, in the order Ironic lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InterfaceKind {
+    /// BIOS settings.
     Bios,
+    /// Boot preparation (ramdisk or instance).
     Boot,
+    /// Serial or graphical console.
     Console,
+    /// Deployment orchestration and the core deploy steps.
     Deploy,
+    /// Firmware updates.
     Firmware,
+    /// Hardware inspection.
     Inspect,
+    /// Boot device, boot mode, secure boot, NMI.
     Management,
+    /// Port attachment to networks.
     Network,
+    /// Power control.
     Power,
+    /// RAID configuration.
     Raid,
+    /// Rescue ramdisk.
     Rescue,
+    /// Boot from volume.
     Storage,
+    /// Vendor-specific methods.
     Vendor,
 }
 
 impl InterfaceKind {
+    /// Every kind, alphabetically (Ironic's order in `/v1/drivers`).
     pub const ALL: &'static [InterfaceKind] = &[
         InterfaceKind::Bios,
         InterfaceKind::Boot,
@@ -41,6 +71,11 @@ impl InterfaceKind {
         InterfaceKind::Storage,
         InterfaceKind::Vendor,
     ];
+
+    /// The kind named `s` (`bios`, `boot`, …), if any.
+    pub fn parse(s: &str) -> Option<InterfaceKind> {
+        InterfaceKind::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
 
     /// `bios`, `boot`, …: the prefix of the node's `<kind>_interface` field.
     pub fn as_str(self) -> &'static str {
@@ -62,9 +97,16 @@ impl InterfaceKind {
     }
 }
 
+impl std::fmt::Display for InterfaceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The static description of a hardware type: what `/v1/drivers` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HardwareType {
+    /// The value of `node.driver` (`fake-hardware`, …).
     pub name: &'static str,
     /// Per kind: (default implementation, enabled implementations).
     pub interfaces: Vec<(InterfaceKind, &'static str, Vec<&'static str>)>,
@@ -77,16 +119,113 @@ pub struct HardwareType {
 impl HardwareType {
     /// The default implementation of `kind`.
     pub fn default_interface(&self, kind: InterfaceKind) -> &'static str {
-        self.interfaces.iter().find(|(k, _, _)| *k == kind).map(|(_, d, _)| *d).unwrap_or("")
+        self.interfaces
+            .iter()
+            .find(|(k, _, _)| *k == kind)
+            .map(|(_, d, _)| *d)
+            .unwrap_or("")
     }
 
     /// Whether `name` is an enabled implementation of `kind`.
     pub fn supports(&self, kind: InterfaceKind, name: &str) -> bool {
-        self.interfaces.iter().any(|(k, _, enabled)| *k == kind && enabled.contains(&name))
+        self.interfaces
+            .iter()
+            .any(|(k, _, enabled)| *k == kind && enabled.contains(&name))
     }
 }
 
 /// Every hardware type this build offers.
 pub fn registry() -> Vec<HardwareType> {
-    unimplemented!()
+    vec![fake_hardware()]
+}
+
+/// `fake-hardware`: every interface simulated, for tests, demos and
+/// benchmarks. Enabled implementations are Ironic's, so enrollment files
+/// that name them are accepted; those without code yet fail validation.
+fn fake_hardware() -> HardwareType {
+    use InterfaceKind as K;
+    HardwareType {
+        name: "fake-hardware",
+        interfaces: vec![
+            (K::Bios, "fake", vec!["fake", "no-bios"]),
+            (K::Boot, "fake", vec!["pxe", "ipxe", "fake"]),
+            (K::Console, "fake", vec!["fake", "no-console"]),
+            (K::Deploy, "fake", vec!["fake", "direct", "ramdisk"]),
+            (K::Firmware, "fake", vec!["fake", "no-firmware"]),
+            (K::Inspect, "fake", vec!["fake", "no-inspect"]),
+            (K::Management, "fake", vec!["fake"]),
+            (K::Network, "noop", vec!["flat", "noop"]),
+            (K::Power, "fake", vec!["fake"]),
+            (K::Raid, "fake", vec!["agent", "no-raid", "fake"]),
+            (K::Rescue, "fake", vec!["no-rescue", "fake"]),
+            (K::Storage, "noop", vec!["noop", "fake"]),
+            (K::Vendor, "fake", vec!["no-vendor", "fake"]),
+        ],
+        properties: vec![
+            (
+                "deploy_kernel",
+                "URL or image UUID of the kernel of the deployment ramdisk. Needed by boot \
+                 interfaces that network-boot the agent.",
+            ),
+            (
+                "deploy_ramdisk",
+                "URL or image UUID of the initramfs of the deployment ramdisk. Needed by boot \
+                 interfaces that network-boot the agent.",
+            ),
+            (
+                "rescue_kernel",
+                "URL or image UUID of the kernel of the rescue ramdisk. Optional.",
+            ),
+            (
+                "rescue_ramdisk",
+                "URL or image UUID of the initramfs of the rescue ramdisk. Optional.",
+            ),
+            (
+                "kernel_append_params",
+                "Extra kernel command-line arguments for the ramdisks. Optional.",
+            ),
+            (
+                "force_persistent_boot_device",
+                "Always, Default or Never: whether boot device changes persist across reboots. \
+                 Optional.",
+            ),
+        ],
+        raid_logical_disk_properties: raid::LOGICAL_DISK_PROPERTIES.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn fake_hardware_matches_ironic() {
+        let types = registry();
+        assert_eq!(types.len(), 1);
+        let hw = &types[0];
+        assert_eq!(hw.name, "fake-hardware");
+        assert_eq!(hw.interfaces.len(), InterfaceKind::ALL.len());
+        for kind in InterfaceKind::ALL {
+            let default = hw.default_interface(*kind);
+            assert!(
+                hw.supports(*kind, default),
+                "{kind:?} default {default} not enabled"
+            );
+        }
+        assert_eq!(hw.default_interface(InterfaceKind::Network), "noop");
+        assert_eq!(hw.default_interface(InterfaceKind::Storage), "noop");
+        assert_eq!(hw.default_interface(InterfaceKind::Power), "fake");
+        assert!(hw.supports(InterfaceKind::Raid, "agent"));
+        assert!(!hw.supports(InterfaceKind::Power, "redfish"));
+        assert!(hw.properties.iter().any(|(k, _)| *k == "deploy_kernel"));
+        let raid: Vec<_> = hw
+            .raid_logical_disk_properties
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
+        assert!(
+            raid.contains(&"size_gb") && raid.contains(&"raid_level"),
+            "{raid:?}"
+        );
+    }
 }

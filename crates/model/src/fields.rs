@@ -20,7 +20,13 @@ pub struct FieldSpec {
 }
 
 const fn f(name: &'static str, since: u32, create: bool, patch: bool, sort: bool) -> FieldSpec {
-    FieldSpec { name, since: Version(1, since), create, patch, sort }
+    FieldSpec {
+        name,
+        since: Version(1, since),
+        create,
+        patch,
+        sort,
+    }
 }
 
 // Abbreviations for the tables below: RW = create + patch, RO = neither.
@@ -160,6 +166,63 @@ pub const CONDUCTOR_FIELDS: &[FieldSpec] = &[
 /// Columns of `GET /v1/conductors` without `fields` or `detail`.
 pub const CONDUCTOR_DEFAULT_LIST: &[&str] = &["hostname", "conductor_group", "alive"];
 
+/// The portgroup's fields (reference §1.6.6).
+pub const PORTGROUP_FIELDS: &[FieldSpec] = &[
+    g("uuid", 23, CO, true),
+    g("created_at", 23, RO, true),
+    g("updated_at", 23, RO, true),
+    g("name", 23, RW, true),
+    g("address", 23, RW, true),
+    g("node_uuid", 23, RW, true),
+    g("extra", 23, RW, false),
+    g("internal_info", 23, RO, false),
+    g("standalone_ports_supported", 23, RW, true),
+    g("mode", 26, RW, true),
+    g("properties", 26, RW, false),
+    g("physical_network", 102, RW, true),
+    g("category", 103, RW, true),
+    g("dynamic_portgroup", 111, RO, true),
+];
+
+/// Columns of `GET /v1/portgroups` without `fields` or `detail`.
+pub const PORTGROUP_DEFAULT_LIST: &[&str] = &["uuid", "address", "name"];
+
+/// The volume connector's fields (reference §1.6.14).
+pub const VOLUME_CONNECTOR_FIELDS: &[FieldSpec] = &[
+    g("uuid", 32, CO, true),
+    g("created_at", 32, RO, true),
+    g("updated_at", 32, RO, true),
+    g("node_uuid", 32, RW, true),
+    g("type", 32, RW, true),
+    g("connector_id", 32, RW, true),
+    g("extra", 32, RW, false),
+];
+
+/// Columns of `GET /v1/volume/connectors` without `fields` or `detail`.
+pub const VOLUME_CONNECTOR_DEFAULT_LIST: &[&str] = &["uuid", "node_uuid", "type", "connector_id"];
+
+/// The volume target's fields (reference §1.6.14).
+pub const VOLUME_TARGET_FIELDS: &[FieldSpec] = &[
+    g("uuid", 32, CO, true),
+    g("created_at", 32, RO, true),
+    g("updated_at", 32, RO, true),
+    g("node_uuid", 32, RW, true),
+    g("volume_type", 32, RW, true),
+    g("volume_id", 32, RW, true),
+    g("boot_index", 32, RW, true),
+    g("properties", 32, RW, false),
+    g("extra", 32, RW, false),
+];
+
+/// Columns of `GET /v1/volume/targets` without `fields` or `detail`.
+pub const VOLUME_TARGET_DEFAULT_LIST: &[&str] = &[
+    "uuid",
+    "node_uuid",
+    "volume_type",
+    "boot_index",
+    "volume_id",
+];
+
 /// Looks a field up by name.
 pub fn find(table: &[FieldSpec], name: &str) -> Option<FieldSpec> {
     table.iter().copied().find(|spec| spec.name == name)
@@ -172,7 +235,15 @@ mod tests {
 
     #[test]
     fn field_names_are_unique_per_table() {
-        for table in [NODE_FIELDS, PORT_FIELDS, CHASSIS_FIELDS, CONDUCTOR_FIELDS] {
+        for table in [
+            NODE_FIELDS,
+            PORT_FIELDS,
+            CHASSIS_FIELDS,
+            CONDUCTOR_FIELDS,
+            PORTGROUP_FIELDS,
+            VOLUME_CONNECTOR_FIELDS,
+            VOLUME_TARGET_FIELDS,
+        ] {
             let names: HashSet<_> = table.iter().map(|s| s.name).collect();
             assert_eq!(names.len(), table.len());
         }
@@ -181,7 +252,12 @@ mod tests {
     #[test]
     fn node_fields_match_the_stored_document() {
         let doc = serde_json::to_value(crate::node::Node::default()).unwrap();
-        let stored: HashSet<&str> = doc.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let stored: HashSet<&str> = doc
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         let declared: HashSet<&str> = NODE_FIELDS.iter().map(|s| s.name).collect();
         let computed: HashSet<&str> = ["conductor"].into();
         let internal: HashSet<&str> = ["intent"].into();

@@ -4,8 +4,14 @@
 use uuid::Uuid;
 
 /// Names the nodes controller uses for its own sub-paths.
-pub const RESERVED_NODE_NAMES: &[&str] =
-    &["detail", "validate", "states", "vendor_passthru", "management", "maintenance"];
+pub const RESERVED_NODE_NAMES: &[&str] = &[
+    "detail",
+    "validate",
+    "states",
+    "vendor_passthru",
+    "management",
+    "maintenance",
+];
 
 /// Parses a canonical hyphenated UUID (Ironic accepts no other form).
 pub fn parse_uuid(s: &str) -> Option<Uuid> {
@@ -20,7 +26,8 @@ pub fn parse_uuid(s: &str) -> Option<Uuid> {
 pub fn is_valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
         && parse_uuid(s).is_none()
         && !RESERVED_NODE_NAMES.contains(&s)
 }
@@ -44,7 +51,8 @@ pub fn normalize_mac(s: &str) -> Option<String> {
 pub fn is_valid_trait(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
-        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         && !s.starts_with('_')
         && s != "CUSTOM_"
 }
@@ -66,8 +74,14 @@ mod tests {
 
     #[test]
     fn macs() {
-        assert_eq!(normalize_mac("52:54:00:AB:cd:01").as_deref(), Some("52:54:00:ab:cd:01"));
-        assert_eq!(normalize_mac("52-54-00-ab-cd-01").as_deref(), Some("52:54:00:ab:cd:01"));
+        assert_eq!(
+            normalize_mac("52:54:00:AB:cd:01").as_deref(),
+            Some("52:54:00:ab:cd:01")
+        );
+        assert_eq!(
+            normalize_mac("52-54-00-ab-cd-01").as_deref(),
+            Some("52:54:00:ab:cd:01")
+        );
         assert!(normalize_mac("52:54:00:ab:cd").is_none());
         assert!(normalize_mac("zz:54:00:ab:cd:01").is_none());
     }

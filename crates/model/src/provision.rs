@@ -309,7 +309,10 @@ impl ProvisionState {
 
     /// States from which a node may be deleted without maintenance mode.
     pub fn allows_delete(self) -> bool {
-        matches!(self, S::Manageable | S::Enroll | S::AdoptFailed | S::Available)
+        matches!(
+            self,
+            S::Manageable | S::Enroll | S::AdoptFailed | S::Available
+        )
     }
 
     /// States in which PATCH is allowed while a target is set (reference §2.3).
@@ -333,7 +336,10 @@ impl ProvisionState {
 
     /// Whether the periodic power sync leaves nodes in this state alone.
     pub fn skips_power_sync(self) -> bool {
-        matches!(self, S::DeployWait | S::CleanWait | S::Enroll | S::AdoptFailed)
+        matches!(
+            self,
+            S::DeployWait | S::CleanWait | S::Enroll | S::AdoptFailed
+        )
     }
 
     /// The state name as a client at `version` expects to read it:

@@ -31,7 +31,8 @@ impl FromStr for Version {
     fn from_str(s: &str) -> Result<Self, BadVersion> {
         let bad = || BadVersion(s.to_string());
         let (major, minor) = s.trim().split_once('.').ok_or_else(bad)?;
-        let digits = |p: &str| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |p: &str| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit());
         if !digits(major) || !digits(minor) {
             return Err(bad());
         }

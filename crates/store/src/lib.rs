@@ -3,18 +3,29 @@
 //! unique, filtered or sorted on; SQLite is reached through a single writer
 //! path (group commit) and a pool of readers.
 //!
-//! CONTRACT (used by the api and conductor crates): the signatures below are
-//! fixed; bodies are being implemented.
+//! The signatures in this file are the contract the api and conductor crates
+//! are written against; the SQL lives in `src/sqlite/` so another backend can be
+//! added beside it.
 
-use ferrite_model::{Chassis, Conductor, Node, Port};
+mod document;
+mod sqlite;
+
+use std::sync::Arc;
+
+use ferrite_model::Conductor;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use sqlite::{MAX_BATCH, READERS};
+
 /// How a client names a resource in a path: a UUID or a logical name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ident {
+    /// The canonical identity; every resource has one.
     Uuid(Uuid),
+    /// A logical name, so operators can use their own labels; only nodes
+    /// and ports have names.
     Name(String),
 }
 
@@ -42,22 +53,36 @@ impl std::fmt::Display for Ident {
 pub enum StoreError {
     /// `"{kind} {id} could not be found."` — kind is `Node`, `Port`, `Chassis`, `Conductor`.
     #[error("{kind} {id} could not be found.")]
-    NotFound { kind: &'static str, id: String },
+    NotFound {
+        /// Which kind of resource, as Ironic names it in the message.
+        kind: &'static str,
+        /// The identifier exactly as the client gave it, so the message
+        /// echoes what they asked for.
+        id: String,
+    },
     /// A unique field collided; the message is Ironic's wording, e.g.
     /// "A node with name n1 already exists."
     #[error("{0}")]
     Conflict(String),
+    /// The database itself failed (I/O, a closed store, a broken
+    /// transaction); the caller cannot fix it by changing the request.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// A stored row no longer decodes into its model type; kept apart from
+    /// `Db` because it points at data, not at the database.
     #[error("stored document is corrupt: {0}")]
     Corrupt(String),
 }
 
 /// A resource kept as a document.
 pub trait Document: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
-    /// Name used in messages ("Node", "Port", "Chassis").
+    /// Name used in messages ("Node", "Port", "Chassis", "Portgroup",
+    /// "Volume connector", "Volume target"), in Ironic's words; the store
+    /// also finds the kind's table by it.
     const KIND: &'static str;
+    /// The identity the store keys rows, markers and messages on.
     fn uuid(&self) -> Uuid;
+    /// Lets the store stamp every durable change, so callers cannot forget.
     fn set_updated_at(&mut self, at: chrono::DateTime<chrono::Utc>);
 }
 
@@ -79,11 +104,13 @@ pub enum Filter {
 }
 
 /// A page request: filters, ordering and paging.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListQuery {
+    /// Conditions that all must hold (AND).
     pub filters: Vec<Filter>,
     /// Field to order by; `"id"` (insertion order) when unset.
     pub sort_key: Option<String>,
+    /// Descending order; ties on the sort key then also go by descending id.
     pub sort_desc: bool,
     /// At most this many rows (the API caps it at 1000).
     pub limit: Option<usize>,
@@ -92,61 +119,124 @@ pub struct ListQuery {
     pub marker: Option<String>,
 }
 
-impl Default for ListQuery {
-    fn default() -> Self {
-        ListQuery { filters: Vec::new(), sort_key: None, sort_desc: false, limit: None, marker: None }
-    }
+/// Counters of the single writer path since the store was opened: how many
+/// transactions committed and how many writes they carried. `jobs / commits`
+/// is the group-commit factor, the number to watch (and export as a metric)
+/// when write latency grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions committed (one fsync each).
+    pub commits: u64,
+    /// Writes carried by those transactions, including ones that failed on
+    /// their own (a refused update, a conflict) inside a committed batch.
+    pub jobs: u64,
+    /// Transactions whose COMMIT (or BEGIN) failed; each of their writes got
+    /// the error.
+    pub failed_commits: u64,
 }
 
-/// The store handle; cheap to clone.
+/// The store handle; cheap to clone. Every clone shares one writer task and
+/// one reader pool, so the whole process funnels its writes through a single
+/// connection (no "database is locked") while reads run in parallel.
 #[derive(Clone)]
-pub struct Store {}
+pub struct Store {
+    db: Arc<sqlite::Sqlite>,
+}
 
 impl Store {
     /// Opens (creating and migrating) the database at `url` (`sqlite:PATH`).
-    pub async fn open(_url: &str) -> Result<Store, StoreError> { unimplemented!() }
+    ///
+    /// The writer task is spawned on the current Tokio runtime, so the store
+    /// lives as long as that runtime does. In-memory URLs are refused: the
+    /// writer and the readers must see the same database.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let db = sqlite::Sqlite::open(url).await?;
+        Ok(Store { db: Arc::new(db) })
+    }
+
+    /// Finishes the writes already queued, then closes the writer and the
+    /// readers, so a clean shutdown leaves a checkpointed database behind.
+    /// Every clone of this handle fails with a `Db` error afterwards.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// What the writer has done so far, for metrics and benchmarks.
+    pub fn write_stats(&self) -> WriteStats {
+        self.db.write_stats()
+    }
 
     /// Inserts a new document; `Conflict` when a unique field collides.
-    pub async fn insert<D: Document>(&self, _doc: D) -> Result<D, StoreError> { unimplemented!() }
+    pub async fn insert<D: Document>(&self, doc: D) -> Result<D, StoreError> {
+        self.db.insert(doc).await
+    }
 
     /// Reads one document by uuid or (for nodes) name.
-    pub async fn get<D: Document>(&self, _ident: &Ident) -> Result<D, StoreError> { unimplemented!() }
+    pub async fn get<D: Document>(&self, ident: &Ident) -> Result<D, StoreError> {
+        self.db.get(ident).await
+    }
 
     /// Lists documents matching `query`.
-    pub async fn list<D: Document>(&self, _query: &ListQuery) -> Result<Vec<D>, StoreError> { unimplemented!() }
+    pub async fn list<D: Document>(&self, query: &ListQuery) -> Result<Vec<D>, StoreError> {
+        self.db.list(query).await
+    }
 
     /// Counts documents matching the filters of `query`.
-    pub async fn count<D: Document>(&self, _query: &ListQuery) -> Result<u64, StoreError> { unimplemented!() }
+    pub async fn count<D: Document>(&self, query: &ListQuery) -> Result<u64, StoreError> {
+        self.db.count::<D>(query).await
+    }
 
     /// Read-modify-write of one document in one transaction on the single
     /// writer path: `change` sees the current document and may refuse
     /// (returning `Err`, nothing is written) or mutate it; `updated_at` is
     /// stamped. The result is returned only once the change is durable.
-    pub async fn update<D, T, E, F>(&self, _ident: &Ident, _change: F) -> Result<(D, T), E>
+    ///
+    /// `change` runs on the writer task, so it must be quick and must not
+    /// block; a panic inside it is re-raised in the caller. Once submitted,
+    /// the change happens even if the caller stops waiting for it.
+    pub async fn update<D, T, E, F>(&self, ident: &Ident, change: F) -> Result<(D, T), E>
     where
         D: Document,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut D) -> Result<T, E> + Send + 'static,
-    { unimplemented!() }
+    {
+        self.db.update(ident, change).await
+    }
 
     /// Deletes one document by uuid. Deleting a node deletes its ports.
-    pub async fn delete<D: Document>(&self, _uuid: Uuid) -> Result<(), StoreError> { unimplemented!() }
+    pub async fn delete<D: Document>(&self, uuid: Uuid) -> Result<(), StoreError> {
+        self.db.delete::<D>(uuid).await
+    }
 
     /// Uuids of nodes that carry a pending intent and no reservation.
-    pub async fn nodes_with_pending_intent(&self) -> Result<Vec<Uuid>, StoreError> { unimplemented!() }
+    pub async fn nodes_with_pending_intent(&self) -> Result<Vec<Uuid>, StoreError> {
+        self.db.nodes_with_pending_intent().await
+    }
 
     /// Registers (or re-registers) a conductor as online.
-    pub async fn register_conductor(&self, _c: &Conductor) -> Result<(), StoreError> { unimplemented!() }
-    /// Refreshes a conductor's `updated_at`.
-    pub async fn heartbeat_conductor(&self, _hostname: &str) -> Result<(), StoreError> { unimplemented!() }
-    /// Marks a conductor offline.
-    pub async fn unregister_conductor(&self, _hostname: &str) -> Result<(), StoreError> { unimplemented!() }
-    /// One conductor by hostname.
-    pub async fn conductor(&self, _hostname: &str) -> Result<Conductor, StoreError> { unimplemented!() }
-    /// Conductors, ordered and paged by hostname.
-    pub async fn list_conductors(&self, _query: &ListQuery) -> Result<Vec<Conductor>, StoreError> { unimplemented!() }
-}
+    pub async fn register_conductor(&self, c: &Conductor) -> Result<(), StoreError> {
+        self.db.register_conductor(c).await
+    }
 
-/// Marker so unused imports of resource types stay referenced in the contract.
-pub type Resources = (Node, Port, Chassis);
+    /// Refreshes a conductor's `updated_at` (and, as Ironic does, marks it
+    /// online again), so others can tell it is alive.
+    pub async fn heartbeat_conductor(&self, hostname: &str) -> Result<(), StoreError> {
+        self.db.heartbeat_conductor(hostname).await
+    }
+
+    /// Marks a conductor offline.
+    pub async fn unregister_conductor(&self, hostname: &str) -> Result<(), StoreError> {
+        self.db.unregister_conductor(hostname).await
+    }
+
+    /// One conductor by hostname.
+    pub async fn conductor(&self, hostname: &str) -> Result<Conductor, StoreError> {
+        self.db.conductor(hostname).await
+    }
+
+    /// Conductors, ordered and paged by hostname.
+    pub async fn list_conductors(&self, query: &ListQuery) -> Result<Vec<Conductor>, StoreError> {
+        self.db.list_conductors(query).await
+    }
+}

@@ -46,7 +46,9 @@ fn every_stable_state_can_be_left_by_an_operator() {
 fn no_dead_ends_every_state_reaches_a_stable_state() {
     for state in ProvisionState::ALL {
         assert!(
-            reachable_from(*state).iter().any(|s| *s != *state && s.is_stable())
+            reachable_from(*state)
+                .iter()
+                .any(|s| *s != *state && s.is_stable())
                 || state.is_stable(),
             "{state} never reaches a stable state"
         );
@@ -61,39 +63,91 @@ fn no_dead_ends_every_state_reaches_a_stable_state() {
 fn verbs_are_valid_from_the_documented_states() {
     let v = Version(1, 115);
     let from = |verb: Verb| -> HashSet<ProvisionState> {
-        ProvisionState::ALL.iter().copied().filter(|s| verb.allowed_from(*s, v)).collect()
+        ProvisionState::ALL
+            .iter()
+            .copied()
+            .filter(|s| verb.allowed_from(*s, v))
+            .collect()
     };
-    assert_eq!(from(Verb::Active), HashSet::from([S::Available, S::DeployFailed]));
-    assert_eq!(from(Verb::Rebuild), HashSet::from([S::Active, S::DeployFailed, S::Error]));
+    assert_eq!(
+        from(Verb::Active),
+        HashSet::from([S::Available, S::DeployFailed])
+    );
+    assert_eq!(
+        from(Verb::Rebuild),
+        HashSet::from([S::Active, S::DeployFailed, S::Error])
+    );
     assert_eq!(
         from(Verb::Deleted),
         HashSet::from([
-            S::Active, S::DeployWait, S::DeployFailed, S::Error, S::Rescue, S::RescueWait,
-            S::RescueFailed, S::UnrescueFailed, S::ServiceWait, S::ServiceFailed
+            S::Active,
+            S::DeployWait,
+            S::DeployFailed,
+            S::Error,
+            S::Rescue,
+            S::RescueWait,
+            S::RescueFailed,
+            S::UnrescueFailed,
+            S::ServiceWait,
+            S::ServiceFailed
         ])
     );
     assert_eq!(
         from(Verb::Manage),
-        HashSet::from([S::Enroll, S::Available, S::CleanFailed, S::InspectFailed, S::AdoptFailed])
+        HashSet::from([
+            S::Enroll,
+            S::Available,
+            S::CleanFailed,
+            S::InspectFailed,
+            S::AdoptFailed
+        ])
     );
     assert_eq!(from(Verb::Provide), HashSet::from([S::Manageable]));
-    assert_eq!(from(Verb::Inspect), HashSet::from([S::Manageable, S::InspectFailed]));
+    assert_eq!(
+        from(Verb::Inspect),
+        HashSet::from([S::Manageable, S::InspectFailed])
+    );
     assert_eq!(from(Verb::Clean), HashSet::from([S::Manageable]));
-    assert_eq!(from(Verb::Adopt), HashSet::from([S::Manageable, S::AdoptFailed]));
+    assert_eq!(
+        from(Verb::Adopt),
+        HashSet::from([S::Manageable, S::AdoptFailed])
+    );
     assert_eq!(
         from(Verb::Abort),
         HashSet::from([
-            S::CleanWait, S::InspectWait, S::RescueWait, S::CleanHold, S::DeployHold,
-            S::DeployWait, S::ServiceWait, S::ServiceHold, S::ServiceFailed
+            S::CleanWait,
+            S::InspectWait,
+            S::RescueWait,
+            S::CleanHold,
+            S::DeployHold,
+            S::DeployWait,
+            S::ServiceWait,
+            S::ServiceHold,
+            S::ServiceFailed
         ])
     );
     assert_eq!(
         from(Verb::Rescue),
-        HashSet::from([S::Active, S::Rescue, S::RescueFailed, S::UnrescueFailed, S::ServiceFailed])
+        HashSet::from([
+            S::Active,
+            S::Rescue,
+            S::RescueFailed,
+            S::UnrescueFailed,
+            S::ServiceFailed
+        ])
     );
-    assert_eq!(from(Verb::Unrescue), HashSet::from([S::Rescue, S::RescueFailed, S::UnrescueFailed]));
-    assert_eq!(from(Verb::Unhold), HashSet::from([S::CleanHold, S::DeployHold, S::ServiceHold]));
-    assert_eq!(from(Verb::Service), HashSet::from([S::Active, S::ServiceHold, S::ServiceFailed]));
+    assert_eq!(
+        from(Verb::Unrescue),
+        HashSet::from([S::Rescue, S::RescueFailed, S::UnrescueFailed])
+    );
+    assert_eq!(
+        from(Verb::Unhold),
+        HashSet::from([S::CleanHold, S::DeployHold, S::ServiceHold])
+    );
+    assert_eq!(
+        from(Verb::Service),
+        HashSet::from([S::Active, S::ServiceHold, S::ServiceFailed])
+    );
 }
 
 #[test]
@@ -113,8 +167,14 @@ fn names_round_trip_and_old_versions_see_old_names() {
     }
     assert_eq!(S::Available.for_version(Version(1, 1)), None);
     assert_eq!(S::Available.for_version(Version(1, 2)), Some("available"));
-    assert_eq!(S::InspectWait.for_version(Version(1, 38)), Some("inspecting"));
-    assert_eq!(S::InspectWait.for_version(Version(1, 39)), Some("inspect wait"));
+    assert_eq!(
+        S::InspectWait.for_version(Version(1, 38)),
+        Some("inspecting")
+    );
+    assert_eq!(
+        S::InspectWait.for_version(Version(1, 39)),
+        Some("inspect wait")
+    );
 }
 
 fn any_state() -> impl Strategy<Value = ProvisionState> {

@@ -1,0 +1,121 @@
+//! Microversion negotiation (reference §1.2). Requests name a version in
+//! `X-OpenStack-Ironic-API-Version` or `OpenStack-API-Version: baremetal
+//! 1.N`; none means 1.1; `latest` means the maximum; anything outside the
+//! range is 406. Every response, errors included, carries the range.
+
+use axum::http::{HeaderMap, HeaderValue};
+use ferrite_model::{MAX_VERSION, MIN_VERSION, Version};
+
+use super::error::ApiError;
+
+/// The legacy request/response header naming the version.
+pub const LEGACY_HEADER: &str = "x-openstack-ironic-api-version";
+/// The standard header (`baremetal 1.N`).
+pub const STANDARD_HEADER: &str = "openstack-api-version";
+/// Response header: the lowest version served.
+pub const MIN_HEADER: &str = "x-openstack-ironic-api-minimum-version";
+/// Response header: the highest version served.
+pub const MAX_HEADER: &str = "x-openstack-ironic-api-maximum-version";
+
+/// The version a request was negotiated at; handlers read it as an
+/// extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersion(pub Version);
+
+impl ApiVersion {
+    /// Whether the request may use something introduced at `1.minor`.
+    pub fn at_least(self, minor: u32) -> bool {
+        self.0 >= Version(1, minor)
+    }
+}
+
+/// Reads the requested version from the headers.
+pub fn negotiate(headers: &HeaderMap) -> Result<Version, ApiError> {
+    let raw = if let Some(v) = headers.get(LEGACY_HEADER) {
+        Some(v.to_str().unwrap_or("").trim().to_string())
+    } else if let Some(v) = headers.get(STANDARD_HEADER) {
+        let text = v.to_str().unwrap_or("").trim().to_string();
+        let mut parts = text.split_whitespace();
+        match (parts.next(), parts.next()) {
+            (Some(service), Some(ver)) if service.eq_ignore_ascii_case("baremetal") => {
+                Some(ver.to_string())
+            }
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let Some(raw) = raw else {
+        return Ok(MIN_VERSION);
+    };
+    if raw.eq_ignore_ascii_case("latest") {
+        return Ok(MAX_VERSION);
+    }
+    let version: Version = raw.parse().map_err(|_| {
+        ApiError::not_acceptable(format!("Invalid value for {LEGACY_HEADER} header: {raw}"))
+    })?;
+    let range = format!("[{MIN_VERSION}, {MAX_VERSION}]");
+    if version.0 != 1 {
+        return Err(ApiError::not_acceptable(format!(
+            "Mutually exclusive versions requested. Version {version} requested but not supported by this service. The supported version range is: {range}."
+        )));
+    }
+    if version < MIN_VERSION || version > MAX_VERSION {
+        return Err(ApiError::not_acceptable(format!(
+            "Version {version} was requested but the minor version is not supported by this service. The supported version range is: {range}."
+        )));
+    }
+    Ok(version)
+}
+
+/// Adds the range headers, and the negotiated version when there is one.
+pub fn stamp(headers: &mut HeaderMap, negotiated: Option<Version>) {
+    headers.insert(MIN_HEADER, HeaderValue::from_static(min_str()));
+    if let Ok(v) = HeaderValue::from_str(&MAX_VERSION.to_string()) {
+        headers.insert(MAX_HEADER, v);
+    }
+    if let Some(version) = negotiated
+        && let Ok(v) = HeaderValue::from_str(&version.to_string())
+    {
+        headers.insert(LEGACY_HEADER, v);
+    }
+}
+
+fn min_str() -> &'static str {
+    "1.1"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(negotiate(&HeaderMap::new()).unwrap(), MIN_VERSION);
+        assert_eq!(
+            negotiate(&headers(&[(LEGACY_HEADER, "latest")])).unwrap(),
+            MAX_VERSION
+        );
+        assert_eq!(
+            negotiate(&headers(&[(LEGACY_HEADER, "1.5")])).unwrap(),
+            Version(1, 5)
+        );
+        assert_eq!(
+            negotiate(&headers(&[(STANDARD_HEADER, "baremetal 1.7")])).unwrap(),
+            Version(1, 7)
+        );
+        for bad in ["1.999", "2.1", "1.0", "abc", "1"] {
+            let err = negotiate(&headers(&[(LEGACY_HEADER, bad)])).unwrap_err();
+            assert_eq!(err.status.as_u16(), 406, "{bad}");
+        }
+        assert_eq!(min_str(), MIN_VERSION.to_string());
+    }
+}

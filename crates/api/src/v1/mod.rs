@@ -1,0 +1,158 @@
+//! The Ironic v1 resources and their routes.
+
+pub mod chassis;
+pub mod conductors;
+pub mod crud;
+pub mod drivers;
+pub mod node_management;
+pub mod node_schema;
+pub mod node_states;
+pub mod node_view;
+pub mod nodes;
+pub mod portgroups;
+pub mod ports;
+pub mod ramdisk;
+pub mod resource;
+pub mod root;
+pub mod schema;
+pub mod volume;
+
+use axum::Router;
+use axum::routing::{get, put};
+
+use ferrite_model::{Chassis, Port, Portgroup, VolumeConnector, VolumeTarget};
+
+use crate::App;
+use crud::Resource;
+
+/// Every v1 route, relative to `/v1` (also served without the prefix).
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/nodes", get(nodes::list).post(nodes::create))
+        .route("/nodes/detail", get(nodes::detail))
+        .route("/nodes/validate", get(node_management::validate_by_query))
+        .route(
+            "/nodes/{node}",
+            get(nodes::show).patch(nodes::update).delete(nodes::delete),
+        )
+        .route("/nodes/{node}/states", get(node_states::get_states))
+        .route("/nodes/{node}/states/power", put(node_states::set_power))
+        .route(
+            "/nodes/{node}/states/provision",
+            put(node_states::set_provision),
+        )
+        .route("/nodes/{node}/states/raid", put(node_states::set_raid))
+        .route(
+            "/nodes/{node}/states/console",
+            get(node_states::get_console).put(node_states::set_console),
+        )
+        .route(
+            "/nodes/{node}/states/boot_mode",
+            put(node_states::set_boot_mode),
+        )
+        .route(
+            "/nodes/{node}/states/secure_boot",
+            put(node_states::set_secure_boot),
+        )
+        .route(
+            "/nodes/{node}/management/boot_device",
+            get(node_management::get_boot_device).put(node_management::set_boot_device),
+        )
+        .route(
+            "/nodes/{node}/management/boot_device/supported",
+            get(node_management::supported_boot_devices),
+        )
+        .route(
+            "/nodes/{node}/management/inject_nmi",
+            put(node_management::inject_nmi),
+        )
+        .route(
+            "/nodes/{node}/maintenance",
+            put(node_management::set_maintenance).delete(node_management::clear_maintenance),
+        )
+        .route("/nodes/{node}/validate", get(node_management::validate))
+        .route(
+            "/nodes/{node}/traits",
+            get(node_management::list_traits)
+                .put(node_management::set_traits)
+                .delete(node_management::clear_traits),
+        )
+        .route(
+            "/nodes/{node}/traits/{name}",
+            put(node_management::add_trait).delete(node_management::remove_trait),
+        )
+        .route(
+            "/nodes/{node}/vifs",
+            get(node_management::list_vifs).post(node_management::attach_vif),
+        )
+        .route(
+            "/nodes/{node}/vifs/{vif}",
+            axum::routing::delete(node_management::detach_vif),
+        )
+        .route("/nodes/{node}/ports", get(crud::of_node::<Port, false>))
+        .route(
+            "/nodes/{node}/ports/detail",
+            get(crud::of_node::<Port, true>),
+        )
+        .route(
+            "/nodes/{node}/portgroups",
+            get(crud::of_node::<Portgroup, false>),
+        )
+        .route(
+            "/nodes/{node}/portgroups/detail",
+            get(crud::of_node::<Portgroup, true>),
+        )
+        .route("/nodes/{node}/volume", get(volume::of_node))
+        .route(
+            "/nodes/{node}/volume/connectors",
+            get(crud::of_node::<VolumeConnector, false>),
+        )
+        .route(
+            "/nodes/{node}/volume/targets",
+            get(crud::of_node::<VolumeTarget, false>),
+        )
+        .route("/portgroups/{pg}/ports", get(portgroups::ports))
+        .route(
+            "/portgroups/{pg}/ports/detail",
+            get(portgroups::ports_detail),
+        )
+        .route("/volume", get(volume::root))
+        .route("/lookup", get(ramdisk::lookup))
+        .route("/heartbeat/{node}", axum::routing::post(ramdisk::heartbeat))
+        .route("/nodes/{node}/bios", get(ramdisk::bios))
+        .route("/nodes/{node}/bios/{name}", get(ramdisk::bios_setting))
+        .merge(collection::<Port>())
+        .merge(collection::<Portgroup>())
+        .merge(collection::<Chassis>())
+        .merge(collection::<VolumeConnector>())
+        .merge(collection::<VolumeTarget>())
+        .route("/chassis/{chassis}/nodes", get(chassis::nodes))
+        .route(
+            "/chassis/{chassis}/nodes/detail",
+            get(chassis::nodes_detail),
+        )
+        .route("/drivers", get(drivers::list))
+        .route("/drivers/{name}", get(drivers::show))
+        .route("/drivers/{name}/properties", get(drivers::properties))
+        .route(
+            "/drivers/{name}/raid/logical_disk_properties",
+            get(drivers::raid_properties),
+        )
+        .route("/conductors", get(conductors::list))
+        .route("/conductors/{hostname}", get(conductors::show))
+}
+
+/// The five routes of a document resource: list, detail, create, and
+/// show/update/delete by id.
+fn collection<R: Resource>() -> Router<App> {
+    let base = format!("/{}", R::COLLECTION);
+    Router::new()
+        .route(&base, get(crud::list::<R>).post(crud::create::<R>))
+        .route(&format!("{base}/detail"), get(crud::detail::<R>))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(crud::show::<R>)
+                .patch(crud::update::<R>)
+                .delete(crud::delete::<R>),
+        )
+}

@@ -1,0 +1,474 @@
+//! Node management endpoints: boot device, NMI, maintenance, validation,
+//! traits and VIFs.
+
+use axum::Json;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ferrite_conductor::DriverCall;
+use ferrite_model::ident::is_valid_trait;
+use ferrite_model::{Node, Port};
+use ferrite_store::{Filter, Ident, ListQuery};
+use serde_json::{Value, json};
+
+use super::nodes::{busy, load};
+use crate::App;
+use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Obj, Params};
+
+/// Most traits a node may carry (Ironic's limit).
+const MAX_TRAITS: usize = 50;
+
+/// `GET /v1/nodes/{node}/management/boot_device`.
+pub async fn get_boot_device(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let node = load(&app, &ident, version).await?;
+    Ok(Json(
+        app.conductor
+            .call(node.uuid, DriverCall::GetBootDevice)
+            .await?,
+    ))
+}
+
+/// `GET /v1/nodes/{node}/management/boot_device/supported`.
+pub async fn supported_boot_devices(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let node = load(&app, &ident, version).await?;
+    Ok(Json(
+        app.conductor
+            .call(node.uuid, DriverCall::SupportedBootDevices)
+            .await?,
+    ))
+}
+
+/// `PUT /v1/nodes/{node}/management/boot_device`.
+pub async fn set_boot_device(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    let params = Params::parse(query.as_deref());
+    let obj = Obj::new("boot_device", &body)?;
+    obj.only(&["boot_device", "persistent"])?;
+    let device = obj.required_str("boot_device")?.to_string();
+    let persistent = match obj.opt_bool("persistent")? {
+        Some(p) => p,
+        None => params.bool("persistent")?.unwrap_or(false),
+    };
+    let node = load(&app, &ident, version).await?;
+    app.conductor
+        .call(node.uuid, DriverCall::SetBootDevice { device, persistent })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/nodes/{node}/management/inject_nmi` (1.29).
+pub async fn inject_nmi(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !version.at_least(29) {
+        return Err(ApiError::endpoint_not_found());
+    }
+    let node = load(&app, &ident, version).await?;
+    app.conductor.call(node.uuid, DriverCall::InjectNmi).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/nodes/{node}/maintenance`: unlike most changes this is allowed
+/// while the node is locked, so an operator can always fence a node.
+pub async fn set_maintenance(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    let params = Params::parse(query.as_deref());
+    let reason = match &body {
+        Value::Null => params.get("reason").map(str::to_string),
+        other => {
+            let obj = Obj::new("maintenance", other)?;
+            obj.only(&["reason"])?;
+            obj.opt_str("reason", 255)?
+                .map(str::to_string)
+                .or_else(|| params.get("reason").map(str::to_string))
+        }
+    };
+    let node = load(&app, &ident, version).await?;
+    change_maintenance(&app, &node, true, reason).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `DELETE /v1/nodes/{node}/maintenance`.
+pub async fn clear_maintenance(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<StatusCode> {
+    let node = load(&app, &ident, version).await?;
+    change_maintenance(&app, &node, false, None).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn change_maintenance(
+    app: &App,
+    node: &Node,
+    on: bool,
+    reason: Option<String>,
+) -> ApiResult<()> {
+    app.store
+        .update(
+            &Ident::Uuid(node.uuid),
+            move |node: &mut Node| -> ApiResult<()> {
+                node.maintenance = on;
+                node.maintenance_reason = reason;
+                if !on {
+                    node.fault = None;
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// `GET /v1/nodes/{node}/validate`.
+pub async fn validate(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let node = load(&app, &ident, version).await?;
+    Ok(Json(
+        app.conductor.call(node.uuid, DriverCall::Validate).await?,
+    ))
+}
+
+/// `GET /v1/nodes/validate?node=…` (or the older `node_uuid`).
+pub async fn validate_by_query(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let params = Params::parse(query.as_deref());
+    let ident = params
+        .get("node")
+        .or_else(|| params.get("node_uuid"))
+        .ok_or_else(|| ApiError::bad_request("The node parameter is required."))?;
+    let node = load(&app, ident, version).await?;
+    Ok(Json(
+        app.conductor.call(node.uuid, DriverCall::Validate).await?,
+    ))
+}
+
+fn traits_gate(version: ApiVersion) -> ApiResult<()> {
+    if version.at_least(37) {
+        Ok(())
+    } else {
+        Err(ApiError::endpoint_not_found())
+    }
+}
+
+fn check_trait(name: &str) -> ApiResult<()> {
+    if is_valid_trait(name) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid trait {name}: a trait must be a standard trait name or CUSTOM_ followed by A-Z, 0-9 and _, at most 255 characters."
+        )))
+    }
+}
+
+async fn change_traits<F>(app: &App, node: &Node, change: F) -> ApiResult<()>
+where
+    F: FnOnce(&mut Vec<String>) -> ApiResult<()> + Send + 'static,
+{
+    let hostname = app.conductor.hostname().to_string();
+    app.store
+        .update(
+            &Ident::Uuid(node.uuid),
+            move |node: &mut Node| -> ApiResult<()> {
+                if let Some(locked) = busy(node, &hostname) {
+                    return Err(locked);
+                }
+                change(&mut node.traits)?;
+                node.traits.sort();
+                node.traits.dedup();
+                if node.traits.len() > MAX_TRAITS {
+                    return Err(ApiError::bad_request(format!(
+                        "A node may have at most {MAX_TRAITS} traits."
+                    )));
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// `GET /v1/nodes/{node}/traits`.
+pub async fn list_traits(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    traits_gate(version)?;
+    let node = load(&app, &ident, version).await?;
+    Ok(Json(json!({"traits": node.traits})))
+}
+
+/// `PUT /v1/nodes/{node}/traits`: replaces the whole set.
+pub async fn set_traits(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    traits_gate(version)?;
+    let obj = Obj::new("traits", &body)?;
+    obj.only(&["traits"])?;
+    let list = obj
+        .map()
+        .get("traits")
+        .ok_or_else(|| obj.error("'traits' is a required property"))?;
+    let Value::Array(items) = list else {
+        return Err(obj.type_error(list, "array"));
+    };
+    let mut names = Vec::new();
+    for item in items {
+        let name = item
+            .as_str()
+            .ok_or_else(|| obj.type_error(item, "string"))?;
+        check_trait(name)?;
+        names.push(name.to_string());
+    }
+    let node = load(&app, &ident, version).await?;
+    change_traits(&app, &node, move |traits| {
+        *traits = names;
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/nodes/{node}/traits/{trait}`: adds one.
+pub async fn add_trait(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    base: BaseUrl,
+    Path((ident, name)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    traits_gate(version)?;
+    if !body.is_null() {
+        return Err(ApiError::bad_request(
+            "No body is allowed when adding a single trait.",
+        ));
+    }
+    check_trait(&name)?;
+    let node = load(&app, &ident, version).await?;
+    let added = name.clone();
+    change_traits(&app, &node, move |traits| {
+        traits.push(added);
+        Ok(())
+    })
+    .await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&base.v1(&format!("nodes/{}/traits", node.uuid))) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+/// `DELETE /v1/nodes/{node}/traits`: removes all.
+pub async fn clear_traits(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<StatusCode> {
+    traits_gate(version)?;
+    let node = load(&app, &ident, version).await?;
+    change_traits(&app, &node, |traits| {
+        traits.clear();
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/nodes/{node}/traits/{trait}`.
+pub async fn remove_trait(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path((ident, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    traits_gate(version)?;
+    let node = load(&app, &ident, version).await?;
+    let uuid = node.uuid;
+    change_traits(&app, &node, move |traits| {
+        let before = traits.len();
+        traits.retain(|t| *t != name);
+        if traits.len() == before {
+            return Err(ApiError::not_found(format!(
+                "Node {uuid} doesn't have a trait {name}"
+            )));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The port key Ironic keeps an attached VIF under.
+const VIF_KEY: &str = "tenant_vif_port_id";
+
+fn vifs_gate(version: ApiVersion) -> ApiResult<()> {
+    if version.at_least(28) {
+        Ok(())
+    } else {
+        Err(ApiError::endpoint_not_found())
+    }
+}
+
+async fn node_ports(app: &App, node: &Node) -> ApiResult<Vec<Port>> {
+    let query = ListQuery {
+        filters: vec![Filter::Eq("node_uuid".into(), json!(node.uuid))],
+        ..ListQuery::default()
+    };
+    Ok(app.store.list::<Port>(&query).await?)
+}
+
+/// Nodes on the `noop` network interface accept VIFs and keep none, as
+/// Ironic's noop interface does.
+fn keeps_vifs(node: &Node) -> bool {
+    node.network_interface.as_deref() != Some("noop")
+}
+
+/// `GET /v1/nodes/{node}/vifs` (1.28).
+pub async fn list_vifs(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    vifs_gate(version)?;
+    let node = load(&app, &ident, version).await?;
+    let vifs: Vec<Value> = node_ports(&app, &node)
+        .await?
+        .iter()
+        .filter_map(|p| p.internal_info.get(VIF_KEY).cloned())
+        .map(|id| json!({"id": id}))
+        .collect();
+    Ok(Json(json!({"vifs": vifs})))
+}
+
+/// `POST /v1/nodes/{node}/vifs`: binds the VIF to a free port.
+pub async fn attach_vif(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    vifs_gate(version)?;
+    let obj = Obj::new("vif", &body)?;
+    let id = obj.required_str("id")?.to_string();
+    if obj.has("port_uuid") || obj.has("portgroup_uuid") {
+        if !version.at_least(67) {
+            return Err(ApiError::not_acceptable(
+                "port_uuid and portgroup_uuid require API version 1.67 or later.",
+            ));
+        }
+        if obj.has("port_uuid") && obj.has("portgroup_uuid") {
+            return Err(ApiError::bad_request(
+                "port_uuid and portgroup_uuid are mutually exclusive.",
+            ));
+        }
+    }
+    let wanted_port = obj.opt_uuid("port_uuid")?;
+    let node = load(&app, &ident, version).await?;
+    if let Some(locked) = busy(&node, app.conductor.hostname()) {
+        return Err(locked);
+    }
+    if !keeps_vifs(&node) {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let ports = node_ports(&app, &node).await?;
+    if let Some(port) = ports
+        .iter()
+        .find(|p| p.internal_info.get(VIF_KEY).and_then(Value::as_str) == Some(id.as_str()))
+    {
+        return Err(ApiError::conflict(format!(
+            "Unable to attach VIF {id}, it is already attached to port {}.",
+            port.uuid
+        )));
+    }
+    let free = ports
+        .iter()
+        .filter(|p| wanted_port.is_none_or(|w| p.uuid == w))
+        .find(|p| !p.internal_info.contains_key(VIF_KEY))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Unable to attach VIF {id}, not enough free physical ports."
+            ))
+        })?;
+    let vif = id.clone();
+    app.store
+        .update(
+            &Ident::Uuid(free.uuid),
+            move |port: &mut Port| -> ApiResult<()> {
+                if port.internal_info.contains_key(VIF_KEY) {
+                    return Err(ApiError::conflict(format!(
+                        "Unable to attach VIF {vif}: the port was taken concurrently; retry."
+                    )));
+                }
+                port.internal_info.insert(VIF_KEY.into(), json!(vif));
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/nodes/{node}/vifs/{vif}`.
+pub async fn detach_vif(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path((ident, vif)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    vifs_gate(version)?;
+    let node = load(&app, &ident, version).await?;
+    if let Some(locked) = busy(&node, app.conductor.hostname()) {
+        return Err(locked);
+    }
+    if !keeps_vifs(&node) {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let ports = node_ports(&app, &node).await?;
+    let port = ports
+        .iter()
+        .find(|p| p.internal_info.get(VIF_KEY).and_then(Value::as_str) == Some(vif.as_str()))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Unable to detach VIF {vif} from node {}: it is not attached.",
+                node.uuid
+            ))
+        })?;
+    app.store
+        .update(
+            &Ident::Uuid(port.uuid),
+            |port: &mut Port| -> ApiResult<()> {
+                port.internal_info.remove(VIF_KEY);
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

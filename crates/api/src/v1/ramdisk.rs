@@ -1,0 +1,229 @@
+//! The endpoints the deploy ramdisk calls (1.22): `lookup` finds the node
+//! by MAC or UUID and hands the agent its token once; `heartbeat` checks the
+//! token and records where the agent listens. Both are public (no API
+//! credentials), so the agent token is their authentication.
+
+use axum::Json;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use ferrite_model::ident::normalize_mac;
+use ferrite_model::{Node, Port, ProvisionState};
+use ferrite_store::{Filter, Ident, ListQuery};
+use serde_json::{Value, json};
+
+use super::node_view::mask;
+use super::nodes::load;
+use crate::App;
+use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Obj, Params};
+
+/// Where the agent's token is kept.
+const TOKEN_KEY: &str = "agent_secret_token";
+
+/// Seconds between heartbeats the agent is told to keep.
+const HEARTBEAT_TIMEOUT: u64 = 300;
+
+fn gate(version: ApiVersion) -> ApiResult<()> {
+    if version.at_least(22) {
+        Ok(())
+    } else {
+        Err(ApiError::endpoint_not_found())
+    }
+}
+
+/// States in which a ramdisk may legitimately be running (reference §3.1).
+fn lookup_allowed(state: ProvisionState) -> bool {
+    use ProvisionState as S;
+    matches!(
+        state,
+        S::Deploying
+            | S::DeployWait
+            | S::Cleaning
+            | S::CleanWait
+            | S::Inspecting
+            | S::InspectWait
+            | S::Rescuing
+            | S::RescueWait
+            | S::ServiceWait
+    )
+}
+
+fn new_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// `GET /v1/lookup?addresses=…&node_uuid=…`.
+pub async fn lookup(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    base: BaseUrl,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    gate(version)?;
+    let params = Params::parse(query.as_deref());
+    let macs: Vec<String> = params
+        .get("addresses")
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|a| normalize_mac(a.trim()))
+        .collect();
+    let node_uuid = params
+        .get("node_uuid")
+        .and_then(ferrite_model::ident::parse_uuid);
+    if macs.is_empty() && node_uuid.is_none() {
+        return Err(ApiError::bad_request(
+            "Lookup needs at least one valid MAC address in addresses or a node_uuid.",
+        ));
+    }
+    let not_found = || ApiError::not_found("Node could not be found.");
+    let uuid = match node_uuid {
+        Some(uuid) => uuid,
+        None => {
+            let query = ListQuery {
+                filters: vec![Filter::In(
+                    "address".into(),
+                    macs.iter().map(|m| json!(m)).collect(),
+                )],
+                ..ListQuery::default()
+            };
+            let ports: Vec<Port> = app.store.list(&query).await?;
+            let mut owners: Vec<_> = ports.iter().map(|p| p.node_uuid).collect();
+            owners.dedup();
+            match owners.as_slice() {
+                [one] => *one,
+                _ => return Err(not_found()),
+            }
+        }
+    };
+    let (node, token) = app
+        .store
+        .update(
+            &Ident::Uuid(uuid),
+            |node: &mut Node| -> ApiResult<Option<String>> {
+                if !lookup_allowed(node.provision_state) {
+                    return Err(ApiError::not_found("Node could not be found."));
+                }
+                if node.driver_internal_info.contains_key(TOKEN_KEY) {
+                    return Ok(None);
+                }
+                let token = new_token();
+                node.driver_internal_info
+                    .insert(TOKEN_KEY.into(), json!(token));
+                Ok(Some(token))
+            },
+        )
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::NOT_FOUND {
+                not_found()
+            } else {
+                e
+            }
+        })?;
+    Ok(Json(json!({
+        "node": {
+            "uuid": node.uuid,
+            "properties": node.properties,
+            "instance_info": mask(&node.instance_info),
+            "driver_internal_info": mask(&node.driver_internal_info),
+            "links": base.links(&format!("nodes/{}", node.uuid)),
+        },
+        "config": {
+            "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+            "agent_token": token.unwrap_or_else(|| super::node_view::MASK.to_string()),
+            "agent_token_required": true,
+        },
+    })))
+}
+
+/// `POST /v1/heartbeat/{node}`: 202 once the token checks out.
+pub async fn heartbeat(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    gate(version)?;
+    let obj = Obj::new("heartbeat", &body)?;
+    obj.only(&[
+        "callback_url",
+        "agent_token",
+        "agent_version",
+        "agent_verify_ca",
+        "agent_status",
+        "agent_status_message",
+    ])?;
+    let callback = obj.required_str("callback_url")?.to_string();
+    if !(callback.starts_with("http://") || callback.starts_with("https://")) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid callback URL {callback}: it must be http or https."
+        )));
+    }
+    let token = obj.opt_str("agent_token", 255)?.map(str::to_string);
+    let agent_version = obj.opt_str("agent_version", 255)?.map(str::to_string);
+    if agent_version.is_none() && !obj.has("agent_status") && version.at_least(36) {
+        return Err(ApiError::bad_request(
+            "Missing agent_version in the heartbeat.",
+        ));
+    }
+    let node = load(&app, &ident, version).await?;
+    app.store
+        .update(
+            &Ident::Uuid(node.uuid),
+            move |node: &mut Node| -> ApiResult<()> {
+                let expected = node
+                    .driver_internal_info
+                    .get(TOKEN_KEY)
+                    .and_then(Value::as_str);
+                if expected.is_none() || expected != token.as_deref() {
+                    return Err(ApiError::bad_request(
+                        "Invalid or missing agent token received.",
+                    ));
+                }
+                let info = &mut node.driver_internal_info;
+                info.insert("agent_url".into(), json!(callback));
+                info.insert("agent_last_heartbeat".into(), json!(Utc::now()));
+                if let Some(v) = agent_version {
+                    info.insert("agent_version".into(), json!(v));
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /v1/nodes/{node}/bios` (1.40). No hardware type in this build
+/// caches BIOS settings (the fake BIOS interface has none), so a node's
+/// list is empty until a driver that reads them (redfish) records some.
+pub async fn bios(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !version.at_least(40) {
+        return Err(ApiError::endpoint_not_found());
+    }
+    load(&app, &ident, version).await?;
+    Ok(Json(json!({"bios": []})))
+}
+
+/// `GET /v1/nodes/{node}/bios/{setting}` (1.40).
+pub async fn bios_setting(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path((ident, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    if !version.at_least(40) {
+        return Err(ApiError::endpoint_not_found());
+    }
+    let node = load(&app, &ident, version).await?;
+    Err(ApiError::not_found(format!(
+        "BIOS setting {name} for node {} could not be found.",
+        node.uuid
+    )))
+}

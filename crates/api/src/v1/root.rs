@@ -1,0 +1,67 @@
+//! `GET /` and `GET /v1`: the documents clients read to discover versions
+//! (IPA and ironicclient read `default_version.version`).
+
+use axum::Json;
+use axum::extract::Extension;
+use ferrite_model::{MAX_VERSION, MIN_VERSION};
+use serde_json::{Map, Value, json};
+
+use crate::protocol::{ApiVersion, BaseUrl};
+
+fn version_document(base: &BaseUrl) -> Value {
+    json!({
+        "id": "v1",
+        "links": [{"href": format!("{}/v1/", base.0), "rel": "self"}],
+        "status": "CURRENT",
+        "min_version": MIN_VERSION.to_string(),
+        "version": MAX_VERSION.to_string(),
+    })
+}
+
+/// `GET /`.
+pub async fn root(base: BaseUrl) -> Json<Value> {
+    let version = version_document(&base);
+    Json(json!({
+        "name": "OpenStack Ironic API",
+        "description": "Ferrite serves the OpenStack Bare Metal (Ironic) API v1 for provisioning physical servers.",
+        "default_version": version,
+        "versions": [version],
+    }))
+}
+
+/// `GET /v1`.
+pub async fn v1(base: BaseUrl, Extension(version): Extension<ApiVersion>) -> Json<Value> {
+    let mut doc = Map::new();
+    doc.insert("id".into(), json!("v1"));
+    doc.insert(
+        "links".into(),
+        json!([
+            {"href": format!("{}/v1/", base.0), "rel": "self"},
+            {"href": "https://docs.openstack.org//ironic/latest/contributor//webapi.html", "rel": "describedby", "type": "text/html"},
+        ]),
+    );
+    doc.insert(
+        "media_types".into(),
+        json!({"base": "application/json", "type": "application/vnd.openstack.ironic.v1+json"}),
+    );
+    for (resource, since) in [
+        ("chassis", 1),
+        ("nodes", 1),
+        ("ports", 1),
+        ("drivers", 1),
+        ("conductors", 49),
+    ] {
+        if version.at_least(since) {
+            doc.insert(resource.into(), resource_links(&base, resource));
+        }
+    }
+    doc.insert("version".into(), version_document(&base));
+    Json(Value::Object(doc))
+}
+
+fn resource_links(base: &BaseUrl, resource: &str) -> Value {
+    json!([
+        {"href": format!("{}/v1/{resource}/", base.0), "rel": "self"},
+        {"href": format!("{}/{resource}/", base.0), "rel": "bookmark"},
+    ])
+}

@@ -1,0 +1,124 @@
+//! A real API over a real store and conductor, driven in-process.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ferrite_api::{App, Auth, router};
+use ferrite_conductor::{Conductor, ConductorConfig};
+use ferrite_store::Store;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The site under test; the temp dir lives as long as it does.
+pub struct Site {
+    pub router: Router,
+    pub conductor: Arc<Conductor>,
+    _dir: tempfile::TempDir,
+}
+
+/// One answer: status, headers and JSON body (Null when empty).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Site {
+    pub async fn start() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+        let store = Store::open(&url).await.unwrap();
+        let config = ConductorConfig {
+            hostname: "test-conductor".into(),
+            ..ConductorConfig::default()
+        };
+        let conductor = Conductor::start(store.clone(), config).await.unwrap();
+        let app = App {
+            store,
+            conductor: conductor.clone(),
+            auth: Auth::NoAuth,
+            public_url: None,
+            max_body_bytes: 1 << 20,
+        };
+        Site {
+            router: router(app),
+            conductor,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request at `version` (None: no header).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        version: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "ferrite.test");
+        if let Some(v) = version {
+            request = request.header("X-OpenStack-Ironic-API-Version", v);
+        }
+        let body = match body {
+            Some(b) => Body::from(b.to_string()),
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn latest(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        self.call(method, path, Some("latest"), body).await
+    }
+
+    /// Polls a node until its provision state is `state`.
+    pub async fn wait_for(&self, node: &str, state: &str) -> Value {
+        for _ in 0..200 {
+            let got = self
+                .latest("GET", &format!("/v1/nodes/{node}"), None)
+                .await
+                .body;
+            if got["provision_state"] == state && got["target_provision_state"].is_null() {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("node {node} never reached {state}");
+    }
+}
+
+/// The faultstring of an Ironic error body.
+pub fn fault(body: &Value) -> String {
+    let inner: Value = serde_json::from_str(body["error_message"].as_str().unwrap()).unwrap();
+    inner["faultstring"]
+        .as_str()
+        .or(inner["description"].as_str())
+        .unwrap()
+        .to_string()
+}

@@ -1,0 +1,202 @@
+//! Synchronous driver calls the API needs answered now (`DriverCall`).
+//! Reads use the node as stored; changes (boot device, NMI) take the
+//! node's lock for their duration, so they never race a running operation.
+
+use std::sync::Arc;
+
+use ferrite_drivers::{
+    Driver, DriverError, InterfaceKind as K, NodeUpdate, node_interface_mut, resolve_interface,
+};
+use ferrite_model::Node;
+use ferrite_store::{Ident, StoreError};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::engine::Engine;
+use crate::{CallError, DriverCall, FlowError};
+
+/// The order Ironic lists interfaces in `/validate`: core kinds, then
+/// optional ones (vendor is never listed).
+const VALIDATE_ORDER: &[K] = &[
+    K::Boot,
+    K::Deploy,
+    K::Management,
+    K::Network,
+    K::Power,
+    K::Bios,
+    K::Console,
+    K::Firmware,
+    K::Inspect,
+    K::Raid,
+    K::Rescue,
+    K::Storage,
+];
+
+fn from_driver(e: DriverError) -> CallError {
+    match e {
+        DriverError::Failed(m) => CallError::Driver(m),
+        other => CallError::Invalid(other.to_string()),
+    }
+}
+
+fn from_store(e: StoreError) -> CallError {
+    match e {
+        e @ StoreError::NotFound { .. } => CallError::Invalid(e.to_string()),
+        other => CallError::Unavailable(other.to_string()),
+    }
+}
+
+fn from_flow(node: Uuid, e: FlowError) -> CallError {
+    match e {
+        FlowError::Locked(host) => CallError::NodeLocked { node, host },
+        FlowError::Store(s) => from_store(s),
+        other => CallError::Unavailable(other.to_string()),
+    }
+}
+
+/// Answers one driver call.
+pub(crate) async fn handle(
+    engine: &Arc<Engine>,
+    uuid: Uuid,
+    call: DriverCall,
+) -> Result<Value, CallError> {
+    let node: Node = engine
+        .store
+        .get(&Ident::Uuid(uuid))
+        .await
+        .map_err(from_store)?;
+    if let DriverCall::Validate = call {
+        return validate(engine, &node).await;
+    }
+    let driver = Driver::build(&node, &engine.config.fake).map_err(from_driver)?;
+    match call {
+        DriverCall::Validate => validate(engine, &node).await,
+        DriverCall::GetBootDevice => {
+            let device = driver
+                .management
+                .get_boot_device(&node)
+                .await
+                .map_err(from_driver)?;
+            Ok(json!({"boot_device": device.boot_device, "persistent": device.persistent}))
+        }
+        DriverCall::SupportedBootDevices => {
+            Ok(json!({"supported_boot_devices": driver.management.supported_boot_devices(&node)}))
+        }
+        DriverCall::SetBootDevice { device, persistent } => {
+            with_lock(engine, uuid, move |node| {
+                let management = driver.management.clone();
+                async move { management.set_boot_device(&node, &device, persistent).await }
+            })
+            .await
+        }
+        DriverCall::InjectNmi => {
+            with_lock(engine, uuid, move |node| {
+                let management = driver.management.clone();
+                async move {
+                    management
+                        .inject_nmi(&node)
+                        .await
+                        .map(|()| NodeUpdate::default())
+                }
+            })
+            .await
+        }
+        DriverCall::GetConsole => {
+            driver.console.validate(&node).await.map_err(from_driver)?;
+            let info = if node.console_enabled {
+                driver.console.console_info(&node).map_err(from_driver)?
+            } else {
+                Value::Null
+            };
+            Ok(json!({"console_enabled": node.console_enabled, "console_info": info}))
+        }
+        DriverCall::ValidateRaidConfig(config) => {
+            driver
+                .raid
+                .validate_raid_config(&config)
+                .map_err(from_driver)?;
+            Ok(json!({}))
+        }
+    }
+}
+
+/// `{kind: {result, reason?}}` for every interface; interfaces the
+/// hardware type does not support are reported one by one, the others are
+/// still validated.
+async fn validate(engine: &Engine, node: &Node) -> Result<Value, CallError> {
+    let Some(hw) = engine.types.iter().find(|t| t.name == node.driver) else {
+        return Err(from_driver(DriverError::UnknownHardwareType(
+            node.driver.clone(),
+        )));
+    };
+    let mut usable = node.clone();
+    let mut refused = Map::new();
+    for kind in K::ALL {
+        if let Err(e) = resolve_interface(hw, node, *kind) {
+            refused.insert(kind.as_str().to_string(), Value::String(e.to_string()));
+            *node_interface_mut(&mut usable, *kind) = None;
+        }
+    }
+    let driver = Driver::build(&usable, &engine.config.fake).map_err(from_driver)?;
+    let mut out = Map::new();
+    for kind in VALIDATE_ORDER {
+        let name = kind.as_str();
+        let verdict = match refused.get(name) {
+            Some(reason) => json!({"result": false, "reason": reason}),
+            None => match driver.interface(*kind).validate(node).await {
+                Ok(()) => json!({"result": true}),
+                Err(e) => json!({"result": false, "reason": e.to_string()}),
+            },
+        };
+        out.insert(name.to_string(), verdict);
+    }
+    Ok(Value::Object(out))
+}
+
+/// Takes the node's lock, runs `op` on the node as locked, records its
+/// update and releases the lock in the same write. `NodeLocked` when
+/// someone else holds it. Wakes the engine if an intent arrived meanwhile.
+async fn with_lock<F, Fut>(engine: &Arc<Engine>, uuid: Uuid, op: F) -> Result<Value, CallError>
+where
+    F: FnOnce(Node) -> Fut,
+    Fut: std::future::Future<Output = Result<NodeUpdate, DriverError>>,
+{
+    let host = engine.hostname().to_string();
+    let (node, ()) = engine
+        .store
+        .update::<Node, (), FlowError, _>(&Ident::Uuid(uuid), move |n| {
+            if let Some(holder) = &n.reservation {
+                return Err(FlowError::Locked(holder.clone()));
+            }
+            n.reservation = Some(host);
+            Ok(())
+        })
+        .await
+        .map_err(|e| from_flow(uuid, e))?;
+    let outcome = op(node).await;
+    let host = engine.hostname().to_string();
+    let update = outcome.as_ref().ok().cloned().unwrap_or_default();
+    let released = engine
+        .store
+        .update::<Node, (), FlowError, _>(&Ident::Uuid(uuid), move |n| {
+            if n.reservation.as_deref() != Some(host.as_str()) {
+                return Err(FlowError::LostLock);
+            }
+            update.apply(n);
+            n.reservation = None;
+            Ok(())
+        })
+        .await;
+    match released {
+        Ok((after, ())) => {
+            if after.intent.is_some() {
+                engine.wake(uuid);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "releasing the node after a driver call failed");
+            crate::claim::abandon(engine, uuid, e.to_string()).await;
+        }
+    }
+    outcome.map(|_| json!({})).map_err(from_driver)
+}

@@ -1,0 +1,263 @@
+//! Recovery of what a dead conductor left behind (reference §4.4, §4.7):
+//! at start for this host's own stale locks, periodically for conductors
+//! whose heartbeat stopped. Operations that ran inside the dead conductor
+//! cannot be resumed, so their nodes are failed with a `last_error` saying
+//! so; `* wait` and `* hold` states survive (their timeouts guard them).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ferrite_model::{Node, ProvisionState};
+use ferrite_store::{Filter, Ident, ListQuery, StoreError};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::config::secs;
+use crate::engine::Engine;
+use crate::{FlowError, fsm};
+
+fn query(filters: Vec<Filter>) -> ListQuery {
+    ListQuery {
+        filters,
+        ..ListQuery::default()
+    }
+}
+
+fn states(pred: impl Fn(ProvisionState) -> bool) -> Vec<Value> {
+    ProvisionState::ALL
+        .iter()
+        .filter(|s| pred(**s))
+        .map(|s| json!(s.as_str()))
+        .collect()
+}
+
+/// Whether the conductor `host` is alive: registered, online, and its
+/// heartbeat younger than `heartbeat_timeout`. Store errors count as
+/// alive, so a database hiccup never steals locks.
+async fn alive(engine: &Engine, host: &str) -> bool {
+    match engine.store.conductor(host).await {
+        Ok(c) => {
+            let seen = c.updated_at.unwrap_or(c.created_at);
+            let limit = secs(engine.config.heartbeat_timeout)
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .unwrap_or_else(|| chrono::Duration::seconds(60));
+            c.online && Utc::now() - seen <= limit
+        }
+        Err(StoreError::NotFound { .. }) => false,
+        Err(e) => {
+            warn!(error = %e, %host, "could not read a conductor's registration");
+            true
+        }
+    }
+}
+
+/// Why a lock is being recovered.
+#[derive(Clone, Copy)]
+enum Cause<'a> {
+    /// This conductor restarted.
+    Restart,
+    /// The holder stopped heartbeating.
+    Takeover(&'a str),
+}
+
+/// Releases a stale lock held by `holder`; fails an in-progress operation
+/// and drops a pending power target, each with a `last_error`.
+async fn recover_node(engine: &Engine, uuid: Uuid, holder: String, cause: Cause<'_>) {
+    let who = match cause {
+        Cause::Restart => "The conductor restarted".to_string(),
+        Cause::Takeover(host) => format!("The conductor {host} stopped"),
+    };
+    let result = engine
+        .store
+        .update::<Node, (), FlowError, _>(&Ident::Uuid(uuid), move |n| {
+            if n.reservation.as_deref() != Some(holder.as_str()) {
+                return Err(FlowError::NothingToDo);
+            }
+            n.reservation = None;
+            let state = n.provision_state;
+            let mut failed = false;
+            if state.is_in_progress() {
+                let msg = format!(
+                    "{who} while the node was in state {state}; the operation was not completed."
+                );
+                fsm::fail(n, &msg, false, Utc::now())?;
+                failed = true;
+            }
+            if let Some(target) = n.target_power_state.take()
+                && !failed
+            {
+                n.last_error = Some(format!(
+                    "{who} before the power change to {target} completed."
+                ));
+            }
+            Ok(())
+        })
+        .await;
+    match result {
+        Ok((node, ())) => info!(
+            node = %uuid,
+            state = %node.provision_state,
+            "released a stale lock"
+        ),
+        Err(FlowError::NothingToDo) | Err(FlowError::Store(StoreError::NotFound { .. })) => {}
+        Err(e) => warn!(node = %uuid, error = %e, "could not release a stale lock"),
+    }
+}
+
+/// Start-up: recovers every lock held by this host or a dead conductor,
+/// fails in-progress nodes nobody works on (and no intent will restart),
+/// and re-arms the timers of `wait` steps. Pending intents are left to the
+/// first sweep, which runs right after.
+pub(crate) async fn recover_at_start(engine: &Arc<Engine>) -> Result<(), StoreError> {
+    let me = engine.hostname().to_string();
+    let reserved: Vec<Node> = engine
+        .store
+        .list(&query(vec![Filter::IsNull("reservation".into(), false)]))
+        .await?;
+    let mut liveness: HashMap<String, bool> = HashMap::new();
+    for node in reserved {
+        let Some(holder) = node.reservation.clone() else {
+            continue;
+        };
+        let dead = if holder == me {
+            true
+        } else if let Some(known) = liveness.get(&holder) {
+            !known
+        } else {
+            let is_alive = alive(engine, &holder).await;
+            liveness.insert(holder.clone(), is_alive);
+            !is_alive
+        };
+        if dead {
+            let cause = if holder == me {
+                Cause::Restart
+            } else {
+                Cause::Takeover(&holder)
+            };
+            recover_node(engine, node.uuid, holder.clone(), cause).await;
+        }
+    }
+
+    let stuck: Vec<Node> = engine
+        .store
+        .list(&query(vec![
+            Filter::In(
+                "provision_state".into(),
+                states(ProvisionState::is_in_progress),
+            ),
+            Filter::IsNull("reservation".into(), true),
+        ]))
+        .await?;
+    for node in stuck.into_iter().filter(|n| n.intent.is_none()) {
+        let result = engine
+            .store
+            .update::<Node, (), FlowError, _>(&Ident::Uuid(node.uuid), |n| {
+                let state = n.provision_state;
+                if n.reservation.is_some() || n.intent.is_some() || !state.is_in_progress() {
+                    return Err(FlowError::NothingToDo);
+                }
+                let msg = format!(
+                    "The node was left in state {state} with no conductor working on it; the \
+                     operation was not completed."
+                );
+                fsm::fail(n, &msg, false, Utc::now()).map(|_| ())
+            })
+            .await;
+        if let Err(e) = result
+            && !matches!(e, FlowError::NothingToDo)
+        {
+            warn!(node = %node.uuid, error = %e, "could not fail a stuck node");
+        }
+    }
+
+    let waiting: Vec<Node> = engine
+        .store
+        .list(&query(vec![Filter::In(
+            "provision_state".into(),
+            states(ProvisionState::is_wait),
+        )]))
+        .await?;
+    for node in waiting {
+        let Some(phase) = fsm::phase_of(node.provision_state) else {
+            continue;
+        };
+        let info = &node.driver_internal_info;
+        let until = info
+            .get(fsm::WAIT_UNTIL_KEY)
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+        let index = info.get(&fsm::index_key(phase)).and_then(Value::as_u64);
+        if let (Some(until), Some(index)) = (until, index) {
+            engine.schedule_resume(node.uuid, index, until.with_timezone(&Utc));
+        }
+    }
+    Ok(())
+}
+
+/// Periodic takeover: releases locks of conductors that stopped
+/// heartbeating (never this conductor's own, which belong to live tasks).
+pub(crate) async fn take_over_orphans(engine: &Arc<Engine>) {
+    let reserved: Vec<Node> = match engine
+        .store
+        .list(&query(vec![Filter::IsNull("reservation".into(), false)]))
+        .await
+    {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            warn!(error = %e, "listing locked nodes failed");
+            return;
+        }
+    };
+    let mut liveness: HashMap<String, bool> = HashMap::new();
+    for node in reserved {
+        let Some(holder) = node.reservation.clone() else {
+            continue;
+        };
+        if holder == engine.hostname() {
+            continue;
+        }
+        let is_alive = match liveness.get(&holder) {
+            Some(known) => *known,
+            None => {
+                let a = alive(engine, &holder).await;
+                liveness.insert(holder.clone(), a);
+                a
+            }
+        };
+        if !is_alive {
+            recover_node(engine, node.uuid, holder.clone(), Cause::Takeover(&holder)).await;
+        }
+    }
+}
+
+/// Shutdown after all work finished: releases any lock still carrying this
+/// conductor's name (none should remain; this is the safety net).
+pub(crate) async fn release_own(engine: &Arc<Engine>) {
+    let me = engine.hostname().to_string();
+    let mine: Vec<Node> = match engine
+        .store
+        .list(&query(vec![Filter::Eq("reservation".into(), json!(me))]))
+        .await
+    {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            warn!(error = %e, "listing this conductor's locks failed");
+            return;
+        }
+    };
+    for node in mine {
+        let me = me.clone();
+        let _ = engine
+            .store
+            .update::<Node, (), FlowError, _>(&Ident::Uuid(node.uuid), move |n| {
+                if n.reservation.as_deref() != Some(me.as_str()) {
+                    return Err(FlowError::NothingToDo);
+                }
+                n.reservation = None;
+                Ok(())
+            })
+            .await;
+    }
+}

@@ -1,0 +1,8 @@
+//! The conductor engine against a real store on a temporary SQLite file.
+
+mod calls;
+mod common;
+mod lifecycle;
+mod props;
+mod recovery;
+mod steps;

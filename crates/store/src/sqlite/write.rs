@@ -1,0 +1,205 @@
+//! The statements of the write jobs. Each function runs on the writer
+//! connection inside its job's savepoint (see [`super::writer`]), so it may
+//! read, check and write without any other writer interleaving.
+
+use chrono::Utc;
+use ferrite_model::Conductor;
+use serde_json::Value;
+use sqlx::SqliteConnection;
+use sqlx::error::ErrorKind;
+use uuid::Uuid;
+
+use super::query::Table;
+use crate::document::{chassis_not_empty, conflict_message};
+use crate::{Document, Ident, StoreError};
+
+/// The row and document `ident` names, or `NotFound` in the client's words.
+async fn fetch_row(
+    conn: &mut SqliteConnection,
+    table: &Table,
+    ident: &Ident,
+) -> Result<(i64, String), StoreError> {
+    let (column, key) = match ident {
+        Ident::Uuid(u) => ("uuid", u.to_string()),
+        Ident::Name(n) if table.by_name => ("name", n.clone()),
+        Ident::Name(n) => return Err(not_found(table.kind, n)),
+    };
+    let sql = format!("SELECT id, doc FROM {} WHERE {column} = ?", table.name);
+    sqlx::query_as(&sql)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| not_found(table.kind, ident))
+}
+
+pub(crate) fn not_found(kind: &'static str, id: impl ToString) -> StoreError {
+    StoreError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}
+
+pub(crate) fn decode<D: Document>(text: &str) -> Result<D, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", D::KIND)))
+}
+
+fn encode<D: Document>(doc: &D) -> Result<String, StoreError> {
+    serde_json::to_string(doc)
+        .map_err(|e| StoreError::Corrupt(format!("{} does not serialize: {e}", D::KIND)))
+}
+
+/// Turns a constraint violation from writing `doc` into the error the client
+/// should see; anything else stays a database error.
+fn explain(table: &Table, doc: &str, e: sqlx::Error) -> StoreError {
+    let Some(db) = e.as_database_error() else {
+        return StoreError::Db(e);
+    };
+    let fields: Value = serde_json::from_str(doc).unwrap_or(Value::Null);
+    let field = |name: &str| match fields.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        _ => "None".to_string(),
+    };
+    match db.kind() {
+        ErrorKind::UniqueViolation => {
+            // "UNIQUE constraint failed: nodes.name"
+            let column = db
+                .message()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            StoreError::Conflict(conflict_message(table.kind, &column, &fields))
+        }
+        // The row's parent is missing, or (a node whose uuid changed) its
+        // children would be orphaned.
+        ErrorKind::ForeignKeyViolation => match table.parent {
+            Some((key, kind)) if fields.get(key).is_some_and(|v| !v.is_null()) => {
+                not_found(kind, field(key))
+            }
+            _ => StoreError::Conflict(format!(
+                "{} {} is still referenced by other resources.",
+                table.kind,
+                field("uuid")
+            )),
+        },
+        _ => StoreError::Db(e),
+    }
+}
+
+pub(crate) async fn insert<D: Document>(
+    conn: &mut SqliteConnection,
+    table: &'static Table,
+    doc: D,
+) -> Result<D, StoreError> {
+    let text = encode(&doc)?;
+    let sql = format!("INSERT INTO {} (doc) VALUES (?)", table.name);
+    match sqlx::query(&sql).bind(&text).execute(&mut *conn).await {
+        Ok(_) => Ok(doc),
+        Err(e) => Err(explain(table, &text, e)),
+    }
+}
+
+pub(crate) async fn update<D, T, E, F>(
+    conn: &mut SqliteConnection,
+    table: &'static Table,
+    ident: Ident,
+    change: F,
+) -> Result<(D, T), E>
+where
+    D: Document,
+    E: From<StoreError>,
+    F: FnOnce(&mut D) -> Result<T, E>,
+{
+    let (id, text) = fetch_row(conn, table, &ident).await?;
+    let mut doc: D = decode(&text)?;
+    let out = change(&mut doc)?;
+    doc.set_updated_at(Utc::now());
+    let text = encode(&doc)?;
+    let sql = format!("UPDATE {} SET doc = ? WHERE id = ?", table.name);
+    match sqlx::query(&sql)
+        .bind(&text)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+    {
+        Ok(_) => Ok((doc, out)),
+        Err(e) => Err(E::from(explain(table, &text, e))),
+    }
+}
+
+pub(crate) async fn delete(
+    conn: &mut SqliteConnection,
+    table: &'static Table,
+    uuid: Uuid,
+) -> Result<(), StoreError> {
+    let key = uuid.to_string();
+    if table.kind == "Chassis" {
+        let used: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM nodes WHERE chassis_uuid = ? LIMIT 1")
+                .bind(&key)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if used.is_some() {
+            return Err(StoreError::Conflict(chassis_not_empty(uuid)));
+        }
+    }
+    // A node's ports go by ON DELETE CASCADE in this same statement.
+    let sql = format!("DELETE FROM {} WHERE uuid = ?", table.name);
+    let done = sqlx::query(&sql).bind(&key).execute(&mut *conn).await?;
+    if done.rows_affected() == 0 {
+        return Err(not_found(table.kind, uuid));
+    }
+    Ok(())
+}
+
+pub(crate) async fn register_conductor(
+    conn: &mut SqliteConnection,
+    c: Conductor,
+) -> Result<(), StoreError> {
+    let drivers = serde_json::to_string(&c.drivers)
+        .map_err(|e| StoreError::Corrupt(format!("conductor drivers: {e}")))?;
+    sqlx::query(
+        "INSERT INTO conductors (hostname, conductor_group, drivers, online, created_at, \
+         updated_at) VALUES (?, ?, ?, 1, ?, ?) \
+         ON CONFLICT (hostname) DO UPDATE SET conductor_group = excluded.conductor_group, \
+         drivers = excluded.drivers, online = 1, updated_at = excluded.updated_at",
+    )
+    .bind(&c.hostname)
+    .bind(&c.conductor_group)
+    .bind(drivers)
+    .bind(c.created_at)
+    .bind(Utc::now())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn heartbeat_conductor(
+    conn: &mut SqliteConnection,
+    hostname: String,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE conductors SET updated_at = ?, online = 1 WHERE hostname = ?")
+        .bind(Utc::now())
+        .bind(&hostname)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(not_found("Conductor", hostname));
+    }
+    Ok(())
+}
+
+pub(crate) async fn unregister_conductor(
+    conn: &mut SqliteConnection,
+    hostname: String,
+) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE conductors SET online = 0 WHERE hostname = ?")
+        .bind(&hostname)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(not_found("Conductor", hostname));
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The store's test-suite, against real SQLite files in temporary
+//! directories. One binary with modules so it links once.
+
+mod common;
+mod concurrency;
+mod conductors;
+mod crud;
+mod paging;
+mod query;
