@@ -109,7 +109,29 @@ impl Site {
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        panic!("node {node} never reached {state}");
+        let last = self
+            .latest("GET", &format!("/v1/nodes/{node}"), None)
+            .await
+            .body;
+        panic!("node {node} never reached {state}: {last}");
+    }
+
+    /// Polls a node until its power action settled at `state`.
+    pub async fn wait_for_power(&self, node: &str, state: &str) {
+        for _ in 0..200 {
+            let got = self
+                .latest("GET", &format!("/v1/nodes/{node}"), None)
+                .await
+                .body;
+            if got["power_state"] == state
+                && got["target_power_state"].is_null()
+                && got["reservation"].is_null()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("node {node} never reached power state {state}");
     }
 }
 

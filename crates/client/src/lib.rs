@@ -31,6 +31,8 @@
 //! # let _ = node; Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod types;
 
@@ -43,6 +45,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use error::{Error, decode_error_body};
+/// The HTTP method type [`Client::request_raw`] takes, re-exported so callers
+/// need not depend on reqwest themselves.
 pub use reqwest::Method as HttpMethod;
 pub use types::{Dict, ListQuery, Node, NodeList, PatchOp, Port, PortList};
 
@@ -430,6 +434,36 @@ impl Client {
                 // An empty page with a `next` link would loop forever.
                 Some(next) if got > 0 => query = ListQuery::from_next_url(&next),
                 _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Pages through every node matching `query` like
+    /// [`Client::list_nodes_all`], but only checks that each page is valid
+    /// JSON of the documented shape and counts the items instead of building
+    /// them: the cost a benchmark should attribute to the server, not to
+    /// this client's data structures. Returns (nodes, pages).
+    pub async fn count_nodes_all(&self, query: &ListQuery) -> Result<(usize, usize), Error> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            nodes: Vec<serde::de::IgnoredAny>,
+            #[serde(default)]
+            next: Option<String>,
+        }
+        let mut query = query.clone();
+        if !query.pairs().iter().any(|(k, _)| k == "limit") {
+            query = query.limit(MAX_PAGE);
+        }
+        let (mut count, mut pages) = (0, 0);
+        loop {
+            let page: Page = self
+                .call_json(Method::GET, "/v1/nodes", &query, None)
+                .await?;
+            pages += 1;
+            count += page.nodes.len();
+            match page.next {
+                Some(next) if !page.nodes.is_empty() => query = ListQuery::from_next_url(&next),
+                _ => return Ok((count, pages)),
             }
         }
     }

@@ -231,6 +231,8 @@ async fn list_all_follows_next_links_on_the_same_endpoint() {
     assert_eq!(names, ["n0", "n1", "n2"]);
     // The second page was requested with the parameters of the `next` link.
     assert_eq!(all[2].other["fields_seen"], "uuid,name");
+    let counted = c.count_nodes_all(&ListQuery::new().limit(2)).await.unwrap();
+    assert_eq!(counted, (3, 2));
 }
 
 #[test]

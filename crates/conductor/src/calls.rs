@@ -85,7 +85,12 @@ pub(crate) async fn handle(
         DriverCall::SetBootDevice { device, persistent } => {
             with_lock(engine, uuid, move |node| {
                 let management = driver.management.clone();
-                async move { management.set_boot_device(&node, &device, persistent).await }
+                async move {
+                    let update = management
+                        .set_boot_device(&node, &device, persistent)
+                        .await?;
+                    Ok((update, json!({})))
+                }
             })
             .await
         }
@@ -93,10 +98,8 @@ pub(crate) async fn handle(
             with_lock(engine, uuid, move |node| {
                 let management = driver.management.clone();
                 async move {
-                    management
-                        .inject_nmi(&node)
-                        .await
-                        .map(|()| NodeUpdate::default())
+                    management.inject_nmi(&node).await?;
+                    Ok((NodeUpdate::default(), json!({})))
                 }
             })
             .await
@@ -110,6 +113,20 @@ pub(crate) async fn handle(
             };
             Ok(json!({"console_enabled": node.console_enabled, "console_info": info}))
         }
+        DriverCall::VendorMethods => {
+            let methods: Map<String, Value> = driver
+                .vendor
+                .methods()
+                .into_iter()
+                .map(|m| (m.name.to_string(), json!(m)))
+                .collect();
+            Ok(Value::Object(methods))
+        }
+        DriverCall::VendorPassthru {
+            method,
+            http_method,
+            args,
+        } => vendor_passthru(engine, uuid, &node, driver, method, http_method, args).await,
         DriverCall::ValidateRaidConfig(config) => {
             driver
                 .raid
@@ -156,10 +173,10 @@ async fn validate(engine: &Engine, node: &Node) -> Result<Value, CallError> {
 /// Takes the node's lock, runs `op` on the node as locked, records its
 /// update and releases the lock in the same write. `NodeLocked` when
 /// someone else holds it. Wakes the engine if an intent arrived meanwhile.
-async fn with_lock<F, Fut>(engine: &Arc<Engine>, uuid: Uuid, op: F) -> Result<Value, CallError>
+async fn with_lock<F, Fut, T>(engine: &Arc<Engine>, uuid: Uuid, op: F) -> Result<T, CallError>
 where
     F: FnOnce(Node) -> Fut,
-    Fut: std::future::Future<Output = Result<NodeUpdate, DriverError>>,
+    Fut: std::future::Future<Output = Result<(NodeUpdate, T), DriverError>>,
 {
     let host = engine.hostname().to_string();
     let (node, ()) = engine
@@ -175,7 +192,7 @@ where
         .map_err(|e| from_flow(uuid, e))?;
     let outcome = op(node).await;
     let host = engine.hostname().to_string();
-    let update = outcome.as_ref().ok().cloned().unwrap_or_default();
+    let update = outcome.as_ref().map(|(u, _)| u.clone()).unwrap_or_default();
     let released = engine
         .store
         .update::<Node, (), FlowError, _>(&Ident::Uuid(uuid), move |n| {
@@ -198,5 +215,48 @@ where
             crate::claim::abandon(engine, uuid, e.to_string()).await;
         }
     }
-    outcome.map(|_| json!({})).map_err(from_driver)
+    outcome.map(|(_, value)| value).map_err(from_driver)
+}
+
+/// Runs a vendor method, under the node's lock when the method asks for it.
+async fn vendor_passthru(
+    engine: &Arc<Engine>,
+    uuid: Uuid,
+    node: &Node,
+    driver: Driver,
+    method: String,
+    http_method: String,
+    args: Value,
+) -> Result<Value, CallError> {
+    let spec = driver
+        .vendor
+        .methods()
+        .into_iter()
+        .find(|m| m.name == method)
+        .ok_or_else(|| from_driver(ferrite_drivers::interfaces::unsupported_method(&method)))?;
+    if !spec
+        .http_methods
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(&http_method))
+    {
+        return Err(CallError::Invalid(format!(
+            "The method {method} does not support HTTP {http_method}; it answers {}.",
+            spec.http_methods.join(", ")
+        )));
+    }
+    let result = if spec.require_exclusive_lock {
+        let vendor = driver.vendor.clone();
+        with_lock(engine, uuid, move |node| async move {
+            let value = vendor.call(&node, &method, &args).await?;
+            Ok((NodeUpdate::default(), value))
+        })
+        .await?
+    } else {
+        driver
+            .vendor
+            .call(node, &method, &args)
+            .await
+            .map_err(from_driver)?
+    };
+    Ok(json!({"async": spec.is_async, "return": result}))
 }

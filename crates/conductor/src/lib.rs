@@ -84,6 +84,16 @@ pub enum DriverCall {
     GetConsole,
     /// Checks a target RAID configuration before it is stored.
     ValidateRaidConfig(Value),
+    /// `{name: {http_methods, async, description, attach,
+    /// require_exclusive_lock}}` of the node's vendor interface.
+    VendorMethods,
+    /// Runs a vendor passthru method; answers `{"async": bool, "return": …}`
+    /// so the API can choose 202 or 200.
+    VendorPassthru {
+        method: String,
+        http_method: String,
+        args: Value,
+    },
 }
 
 /// Why a driver call failed; the API maps these to HTTP codes.

@@ -547,9 +547,10 @@ impl Interface for FakeFirmware {
 
 impl FirmwareInterface for FakeFirmware {}
 
-/// Fake vendor interface: no methods yet, calls would take `vendor_delay`.
+/// Fake vendor interface: a few passthru methods, sync and async, each
+/// taking `vendor_delay`, that echo their arguments back.
 pub struct FakeVendor {
-    /// Kept for the vendor passthru methods to come.
+    /// Delays of the fake hardware.
     pub delays: FakeDelays,
 }
 
@@ -558,7 +559,52 @@ impl Interface for FakeVendor {
     fake_identity!(Vendor);
 }
 
-impl VendorInterface for FakeVendor {}
+#[async_trait]
+impl VendorInterface for FakeVendor {
+    fn methods(&self) -> Vec<VendorMethod> {
+        let method = |name, is_async, require_exclusive_lock, description| VendorMethod {
+            name,
+            http_methods: vec!["POST"],
+            is_async,
+            description,
+            attach: false,
+            require_exclusive_lock,
+        };
+        vec![
+            method(
+                "first_method",
+                true,
+                true,
+                "Runs asynchronously under the node's lock; needs a 'bar' argument.",
+            ),
+            method(
+                "second_method",
+                false,
+                true,
+                "Runs synchronously under the node's lock and returns its arguments.",
+            ),
+            method(
+                "third_method_sync",
+                false,
+                false,
+                "Runs synchronously without the lock and returns its arguments.",
+            ),
+        ]
+    }
+
+    async fn call(&self, _node: &Node, method: &str, args: &Value) -> Result<Value, DriverError> {
+        if !self.methods().iter().any(|m| m.name == method) {
+            return Err(unsupported_method(method));
+        }
+        if method == "first_method" && args.get("bar").is_none() {
+            return Err(DriverError::InvalidParameter(format!(
+                "Parameter 'bar' not passed to method '{method}'."
+            )));
+        }
+        sleep_secs(self.delays.vendor_delay).await;
+        Ok(json!({"method": method, "args": args}))
+    }
+}
 
 /// Fake console: starting and stopping always work.
 pub struct FakeConsole;

@@ -336,7 +336,44 @@ pub trait BiosInterface: Interface {}
 pub trait FirmwareInterface: Interface {}
 
 /// Vendor-specific methods.
-pub trait VendorInterface: Interface {}
+#[async_trait]
+pub trait VendorInterface: Interface {
+    /// The passthru methods this interface offers (`vendor_passthru/methods`).
+    fn methods(&self) -> Vec<VendorMethod> {
+        Vec::new()
+    }
+
+    /// Runs one passthru method with the request body as its arguments.
+    async fn call(&self, _node: &Node, method: &str, _args: &Value) -> Result<Value, DriverError> {
+        Err(unsupported_method(method))
+    }
+}
+
+/// A vendor passthru method as `vendor_passthru/methods` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VendorMethod {
+    /// The `method=` name.
+    #[serde(skip)]
+    pub name: &'static str,
+    /// HTTP methods the method answers to.
+    pub http_methods: Vec<&'static str>,
+    /// Whether the API answers 202 (async) or 200 with the result (sync).
+    #[serde(rename = "async")]
+    pub is_async: bool,
+    /// What the method does.
+    pub description: &'static str,
+    /// Whether the result is returned as an attachment.
+    pub attach: bool,
+    /// Whether the node's lock is held while it runs.
+    pub require_exclusive_lock: bool,
+}
+
+/// The error for a method no vendor interface offers.
+pub fn unsupported_method(method: &str) -> DriverError {
+    DriverError::InvalidParameter(format!(
+        "Unsupported method ({method}) passed through to vendor extension."
+    ))
+}
 
 /// Serial or graphical console.
 #[async_trait]

@@ -20,7 +20,9 @@ pub mod raid;
 pub use driver::{Driver, node_interface, node_interface_mut, resolve_interface};
 pub use error::DriverError;
 pub use fake::FakeDelays;
-pub use interfaces::{BootDevice, Interface, NodeUpdate, StepCtx, StepDef, StepOutcome, StepPhase};
+pub use interfaces::{
+    BootDevice, Interface, NodeUpdate, StepCtx, StepDef, StepOutcome, StepPhase, VendorMethod,
+};
 
 /// The interface kinds of a hardware type, in the order Ironic lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

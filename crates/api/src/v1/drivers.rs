@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 use crate::App;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, Params};
 
-fn find<'a>(app: &'a App, name: &str) -> ApiResult<&'a HardwareType> {
+/// The hardware type named `name`, or 404.
+pub fn find<'a>(app: &'a App, name: &str) -> ApiResult<&'a HardwareType> {
     app.conductor
         .hardware_types()
         .iter()

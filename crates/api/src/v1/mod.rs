@@ -15,6 +15,7 @@ pub mod ramdisk;
 pub mod resource;
 pub mod root;
 pub mod schema;
+pub mod vendor;
 pub mod volume;
 
 use axum::Router;
@@ -117,6 +118,22 @@ pub fn routes() -> Router<App> {
             get(portgroups::ports_detail),
         )
         .route("/volume", get(volume::root))
+        .route(
+            "/nodes/{node}/vendor_passthru/methods",
+            get(vendor::node_methods),
+        )
+        .route(
+            "/nodes/{node}/vendor_passthru",
+            axum::routing::any(vendor::node_call),
+        )
+        .route(
+            "/drivers/{name}/vendor_passthru/methods",
+            get(vendor::driver_methods),
+        )
+        .route(
+            "/drivers/{name}/vendor_passthru",
+            axum::routing::any(vendor::driver_call),
+        )
         .route("/lookup", get(ramdisk::lookup))
         .route("/heartbeat/{node}", axum::routing::post(ramdisk::heartbeat))
         .route("/nodes/{node}/bios", get(ramdisk::bios))

@@ -372,6 +372,18 @@ pub async fn update(
                 patched.maintenance_reason = None;
                 patched.fault = None;
             }
+            if patched.protected && !node.protected && node.provision_state != ProvisionState::Active {
+                return Err(ApiError::conflict(format!(
+                    "Node {} can only be made protected in provision state active, not \"{}\".",
+                    node.uuid, node.provision_state
+                )));
+            }
+            if !patched.protected {
+                if patched.protected_reason.is_some() && ops.iter().any(|op| op.root() == "protected_reason") {
+                    return Err(ApiError::bad_request("Cannot set protected_reason without setting protected to true."));
+                }
+                patched.protected_reason = None;
+            }
             *node = patched;
             Ok(())
         })
