@@ -154,7 +154,7 @@ impl<'a> Obj<'a> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => ferrite_model::ident::parse_uuid(s)
                 .map(Some)
-                .ok_or_else(|| self.error(format!("'{s}' is not a 'uuid'"))),
+                .ok_or_else(|| ApiError::bad_request(format!("Expected UUID for {key}: {s}"))),
             Some(v) => Err(self.type_error(v, "string")),
         }
     }

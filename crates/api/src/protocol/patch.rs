@@ -159,21 +159,21 @@ fn apply_one(
             Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
             _ => None,
         }
-        .ok_or_else(|| fail(op, &format!("'{segment}' does not exist")))?;
+        .ok_or_else(|| fail(op, &format!("member '{segment}' not found")))?;
     }
     match (target, op.op) {
         (Value::Object(map), Op::Add) => {
             map.insert(last.clone(), op.value.clone().unwrap_or(Value::Null));
         }
         (Value::Object(map), Op::Replace) => {
-            let slot = map
-                .get_mut(last.as_str())
-                .ok_or_else(|| fail(op, &format!("'{last}' does not exist")))?;
+            let slot = map.get_mut(last.as_str()).ok_or_else(|| {
+                fail(op, &format!("can't replace a non-existent object '{last}'"))
+            })?;
             *slot = op.value.clone().unwrap_or(Value::Null);
         }
         (Value::Object(map), Op::Remove) => {
             map.remove(last.as_str())
-                .ok_or_else(|| fail(op, &format!("'{last}' does not exist")))?;
+                .ok_or_else(|| fail(op, &format!("can't remove a non-existent object '{last}'")))?;
         }
         (Value::Array(items), kind) => {
             let index = if last == "-" && kind == Op::Add {

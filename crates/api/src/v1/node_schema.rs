@@ -134,7 +134,7 @@ pub fn validate(mut map: Map<String, Value>, types: &[HardwareType]) -> ApiResul
             && !v.is_null()
             && v.as_str().and_then(parse_uuid).is_none()
         {
-            return Err(err(format!("{} is not a 'uuid' for '{key}'", show(v))));
+            return Err(super::schema::expected_uuid(key, v));
         }
     }
     for (key, max) in [

@@ -83,6 +83,7 @@ pub fn render(
         ),
     );
     map.insert("conductor".into(), json!(conductor));
+    super::resource::ironic_times(&mut map);
     let path = format!("nodes/{}", node.uuid);
     map.insert("links".into(), base.links(&path));
     if matches!(view, View::Full) {
@@ -138,6 +139,7 @@ pub fn states(node: &Node, version: ApiVersion) -> Value {
         map.insert("boot_mode".into(), json!(node.boot_mode));
         map.insert("secure_boot".into(), json!(node.secure_boot));
     }
+    super::resource::ironic_times(&mut map);
     Value::Object(map)
 }
 

@@ -8,6 +8,23 @@ use serde_json::{Map, Value, json};
 use crate::protocol::listing::project;
 use crate::protocol::{ApiVersion, BaseUrl, ListParams, Params};
 
+/// Rewrites every `*_at` timestamp of a rendered document the way Ironic
+/// prints them: microseconds and a `+00:00` offset.
+pub fn ironic_times(map: &mut Map<String, Value>) {
+    for (key, value) in map.iter_mut() {
+        if !key.ends_with("_at") {
+            continue;
+        }
+        if let Some(parsed) = value
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        {
+            let utc = parsed.with_timezone(&chrono::Utc);
+            *value = Value::String(utc.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string());
+        }
+    }
+}
+
 /// Renders `doc` with `links` to `path`, hiding fields newer than
 /// `version`, keeping only `only` when given, plus `extra` link lists.
 pub fn render<D: Serialize>(
@@ -22,6 +39,7 @@ pub fn render<D: Serialize>(
     let Ok(Value::Object(mut map)) = serde_json::to_value(doc) else {
         return Value::Null;
     };
+    ironic_times(&mut map);
     map.insert("links".into(), base.links(path));
     if only.is_none() {
         for (key, sub) in sub_links {
@@ -72,4 +90,21 @@ pub fn next(
         returned,
         last.as_deref(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_like_ironic() {
+        let mut map = Map::new();
+        map.insert("created_at".into(), json!("2026-11-24T17:20:34.975517123Z"));
+        map.insert("updated_at".into(), Value::Null);
+        map.insert("name".into(), json!("2026-11-24T17:20:34Z"));
+        ironic_times(&mut map);
+        assert_eq!(map["created_at"], json!("2026-11-24T17:20:34.975517+00:00"));
+        assert_eq!(map["updated_at"], Value::Null);
+        assert_eq!(map["name"], json!("2026-11-24T17:20:34Z"));
+    }
 }

@@ -8,6 +8,14 @@ use serde_json::{Map, Value, json};
 use crate::protocol::body::{parse_bool, show};
 use crate::protocol::{ApiError, ApiResult};
 
+/// Ironic's message for a malformed UUID.
+pub fn expected_uuid(key: &str, value: &Value) -> ApiError {
+    let shown = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string);
+    ApiError::bad_request(format!("Expected UUID for {key}: {shown}"))
+}
+
 /// A document under validation, named for messages.
 pub struct Doc<'a> {
     pub what: &'a str,
@@ -67,7 +75,7 @@ impl<'a> Doc<'a> {
             }
             None | Some(Value::Null) => Ok(()),
             Some(v) if v.as_str().and_then(parse_uuid).is_some() => Ok(()),
-            Some(v) => Err(self.error(format!("{} is not a 'uuid' for '{key}'", show(v)))),
+            Some(v) => Err(expected_uuid(key, v)),
         }
     }
 
