@@ -2,6 +2,8 @@
 //! free of I/O so they can be tested exhaustively and reused by the API, the
 //! conductor, the store and the client alike.
 
+pub mod allocation;
+pub mod deploy_template;
 pub mod fields;
 pub mod ident;
 pub mod intent;

@@ -1,8 +1,10 @@
 //! The Ironic v1 resources and their routes.
 
+pub mod allocations;
 pub mod chassis;
 pub mod conductors;
 pub mod crud;
+pub mod deploy_templates;
 pub mod drivers;
 pub mod node_management;
 pub mod node_schema;
@@ -138,6 +140,8 @@ pub fn routes() -> Router<App> {
         .route("/heartbeat/{node}", axum::routing::post(ramdisk::heartbeat))
         .route("/nodes/{node}/bios", get(ramdisk::bios))
         .route("/nodes/{node}/bios/{name}", get(ramdisk::bios_setting))
+        .merge(allocations::routes())
+        .merge(deploy_templates::routes())
         .merge(collection::<Port>())
         .merge(collection::<Portgroup>())
         .merge(collection::<Chassis>())
