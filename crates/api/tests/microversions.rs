@@ -114,8 +114,13 @@ async fn endpoints_appear_at_their_version() {
         ("/v1/nodes/ep/traits", 37),
         ("/v1/nodes/ep/bios", 40),
         ("/v1/conductors", 49),
+        ("/v1/nodes/ep/management/indicators", 63),
+        ("/v1/nodes/ep/management/indicators/led-0@system", 63),
     ];
     for (path, minor) in table {
+        if minor > MAX_VERSION.1 {
+            continue;
+        }
         let old = site.call("GET", path, Some(&below(minor)), None).await;
         assert_eq!(old.status, StatusCode::NOT_FOUND, "{path} below 1.{minor}");
         let new = site.call("GET", path, Some(&at(minor)), None).await;
@@ -225,4 +230,46 @@ async fn version_headers_are_on_every_response() {
     let bad = site.call("GET", "/v1/nodes", Some("1.999"), None).await;
     assert!(common::fault(&bad.body).contains("minor version is not supported"));
     assert!(!bad.headers.contains_key("x-openstack-ironic-api-version"));
+}
+
+#[tokio::test]
+async fn query_parameters_appear_at_their_version() {
+    let site = Site::start().await;
+    site.latest(
+        "POST",
+        "/v1/nodes",
+        Some(json!({"driver": "fake-hardware", "name": "qp"})),
+    )
+    .await;
+    let table = [
+        ("/v1/nodes?fields=uuid", 8),
+        ("/v1/nodes?provision_state=enroll", 9),
+        ("/v1/nodes?driver=fake-hardware", 16),
+        ("/v1/nodes?resource_class=x", 21),
+        ("/v1/nodes?fault=power%20failure", 42),
+        ("/v1/nodes?conductor_group=x", 46),
+        ("/v1/nodes?conductor=test-conductor", 49),
+        ("/v1/nodes?owner=x", 50),
+        ("/v1/nodes?lessee=x", 65),
+        ("/v1/nodes/qp/bios?detail=true", 74),
+        ("/v1/drivers?fields=name", 77),
+    ];
+    for (path, minor) in table {
+        if minor > MAX_VERSION.1 {
+            continue;
+        }
+        let old = site.call("GET", path, Some(&below(minor)), None).await;
+        assert_eq!(
+            old.status,
+            StatusCode::NOT_ACCEPTABLE,
+            "{path} below 1.{minor}"
+        );
+        let new = site.call("GET", path, Some(&at(minor)), None).await;
+        assert_eq!(
+            new.status,
+            StatusCode::OK,
+            "{path} at 1.{minor}: {:?}",
+            new.body
+        );
+    }
 }

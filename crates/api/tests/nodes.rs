@@ -345,3 +345,43 @@ async fn lists_page_with_next_links_and_fields() {
     let unprefixed = site.latest("GET", "/nodes?limit=1", None).await;
     assert_eq!(unprefixed.body["nodes"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn indicators_round_trip() {
+    let site = Site::start().await;
+    let node = enrolled(&site, "leds", json!({})).await;
+    if ferrite_model::MAX_VERSION < ferrite_model::Version(1, 63) {
+        return;
+    }
+    let list = site
+        .latest(
+            "GET",
+            &format!("/v1/nodes/{node}/management/indicators"),
+            None,
+        )
+        .await;
+    assert_eq!(list.body["indicators"][0]["name"], "led-0@system");
+    let path = format!("/v1/nodes/{node}/management/indicators/led-0@system");
+    let set = site
+        .latest("PUT", &path, Some(json!({"state": "BLINKING"})))
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT);
+    let got = site.latest("GET", &path, None).await;
+    assert_eq!(got.body, json!({"state": "BLINKING"}));
+    let readonly = site
+        .latest(
+            "PUT",
+            &format!("/v1/nodes/{node}/management/indicators/led-2@drive"),
+            Some(json!({"state": "ON"})),
+        )
+        .await;
+    assert_eq!(readonly.status, StatusCode::BAD_REQUEST);
+    let missing = site
+        .latest(
+            "GET",
+            &format!("/v1/nodes/{node}/management/indicators/nope@system"),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

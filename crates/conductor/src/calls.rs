@@ -113,6 +113,29 @@ pub(crate) async fn handle(
             };
             Ok(json!({"console_enabled": node.console_enabled, "console_info": info}))
         }
+        DriverCall::Indicators => Ok(json!({"indicators": driver.management.indicators(&node)})),
+        DriverCall::GetIndicator { indicator } => {
+            let found = find_indicator(&driver, &node, &indicator)?;
+            let state = driver
+                .management
+                .get_indicator_state(&node, &found)
+                .await
+                .map_err(from_driver)?;
+            Ok(json!({"state": state}))
+        }
+        DriverCall::SetIndicator { indicator, state } => {
+            let found = find_indicator(&driver, &node, &indicator)?;
+            with_lock(engine, uuid, move |node| {
+                let management = driver.management.clone();
+                async move {
+                    let update = management
+                        .set_indicator_state(&node, &found, &state)
+                        .await?;
+                    Ok((update, json!({})))
+                }
+            })
+            .await
+        }
         DriverCall::VendorMethods => {
             let methods: Map<String, Value> = driver
                 .vendor
@@ -216,6 +239,25 @@ where
         }
     }
     outcome.map(|(_, value)| value).map_err(from_driver)
+}
+
+/// The indicator called `name@component` on this node.
+fn find_indicator(
+    driver: &Driver,
+    node: &Node,
+    indicator: &str,
+) -> Result<ferrite_drivers::Indicator, CallError> {
+    driver
+        .management
+        .indicators(node)
+        .into_iter()
+        .find(|i| format!("{}@{}", i.name, i.component) == indicator)
+        .ok_or_else(|| {
+            CallError::NotFound(format!(
+                "Indicator {indicator} could not be found on node {}.",
+                node.uuid
+            ))
+        })
 }
 
 /// Runs a vendor method, under the node's lock when the method asks for it.

@@ -84,6 +84,12 @@ pub enum DriverCall {
     GetConsole,
     /// Checks a target RAID configuration before it is stored.
     ValidateRaidConfig(Value),
+    /// `{"indicators": [{name, component, readonly, states}]}`.
+    Indicators,
+    /// `{"state": …}` of the indicator `name@component`.
+    GetIndicator { indicator: String },
+    /// Sets the indicator `name@component` to `state`.
+    SetIndicator { indicator: String, state: String },
     /// `{name: {http_methods, async, description, attach,
     /// require_exclusive_lock}}` of the node's vendor interface.
     VendorMethods,
@@ -112,6 +118,9 @@ pub enum CallError {
     /// 400: bad parameters or unsupported by the node's driver.
     #[error("{0}")]
     Invalid(String),
+    /// 404: the thing asked about does not exist on this node.
+    #[error("{0}")]
+    NotFound(String),
     /// 503: no conductor answered in time.
     #[error("{0}")]
     Unavailable(String),

@@ -96,6 +96,9 @@ impl PowerInterface for FakePower {
 /// Boot devices the fake management interface accepts.
 pub const FAKE_BOOT_DEVICES: &[&str] = &["pxe", "disk", "cdrom", "bios"];
 
+/// Where the fake management interface keeps indicator states.
+const FAKE_INDICATORS_KEY: &str = "fake_indicators";
+
 /// `driver_internal_info` key where fake management keeps the boot device.
 pub const FAKE_BOOT_DEVICE_KEY: &str = "fake_boot_device";
 
@@ -156,6 +159,67 @@ impl ManagementInterface for FakeManagement {
 
     fn supported_boot_devices(&self, _node: &Node) -> Vec<String> {
         FAKE_BOOT_DEVICES.iter().map(|d| d.to_string()).collect()
+    }
+
+    fn indicators(&self, _node: &Node) -> Vec<Indicator> {
+        let led = |name: &str, component: &str, readonly: bool| Indicator {
+            name: name.to_string(),
+            component: component.to_string(),
+            readonly,
+            states: vec!["BLINKING", "OFF", "ON"],
+        };
+        vec![
+            led("led-0", "system", false),
+            led("led-1", "chassis", false),
+            led("led-2", "drive", true),
+        ]
+    }
+
+    async fn get_indicator_state(
+        &self,
+        node: &Node,
+        indicator: &Indicator,
+    ) -> Result<String, DriverError> {
+        let key = format!("{}@{}", indicator.name, indicator.component);
+        let state = node
+            .driver_internal_info
+            .get(FAKE_INDICATORS_KEY)
+            .and_then(|all| all.get(&key))
+            .and_then(Value::as_str)
+            .unwrap_or("OFF");
+        Ok(state.to_string())
+    }
+
+    async fn set_indicator_state(
+        &self,
+        node: &Node,
+        indicator: &Indicator,
+        state: &str,
+    ) -> Result<NodeUpdate, DriverError> {
+        if indicator.readonly {
+            return Err(DriverError::InvalidParameter(format!(
+                "Indicator {}@{} is read-only.",
+                indicator.name, indicator.component
+            )));
+        }
+        if !indicator.states.contains(&state) {
+            return Err(DriverError::InvalidParameter(format!(
+                "Invalid indicator state {state}; supported: {}.",
+                indicator.states.join(", ")
+            )));
+        }
+        sleep_secs(self.delays.management_delay).await;
+        let mut all = node
+            .driver_internal_info
+            .get(FAKE_INDICATORS_KEY)
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        all[format!("{}@{}", indicator.name, indicator.component)] = json!(state);
+        let mut update = NodeUpdate::default();
+        update
+            .driver_internal_info
+            .insert(FAKE_INDICATORS_KEY.to_string(), all);
+        Ok(update)
     }
 
     async fn set_boot_mode(&self, _node: &Node, mode: &str) -> Result<(), DriverError> {

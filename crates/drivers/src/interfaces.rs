@@ -275,6 +275,40 @@ pub trait ManagementInterface: Interface {
     async fn inject_nmi(&self, _node: &Node) -> Result<(), DriverError> {
         Err(unsupported(self, "injecting an NMI"))
     }
+    /// The indicator LEDs the machine has (`/management/indicators`).
+    fn indicators(&self, _node: &Node) -> Vec<Indicator> {
+        Vec::new()
+    }
+    /// The state (`ON`, `OFF`, `BLINKING`, `UNKNOWN`) of one indicator.
+    async fn get_indicator_state(
+        &self,
+        _node: &Node,
+        _indicator: &Indicator,
+    ) -> Result<String, DriverError> {
+        Err(unsupported(self, "indicators"))
+    }
+    /// Sets an indicator; the update records anything the driver keeps.
+    async fn set_indicator_state(
+        &self,
+        _node: &Node,
+        _indicator: &Indicator,
+        _state: &str,
+    ) -> Result<NodeUpdate, DriverError> {
+        Err(unsupported(self, "indicators"))
+    }
+}
+
+/// An indicator LED of a machine component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Indicator {
+    /// The LED's name, unique within its component.
+    pub name: String,
+    /// `system`, `chassis`, `drive`, `nic` or `power`.
+    pub component: String,
+    /// Whether the LED can only be read.
+    pub readonly: bool,
+    /// States the LED can be set to.
+    pub states: Vec<&'static str>,
 }
 
 /// Prepares what the machine boots: a service ramdisk or the instance.

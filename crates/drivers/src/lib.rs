@@ -21,7 +21,8 @@ pub use driver::{Driver, node_interface, node_interface_mut, resolve_interface};
 pub use error::DriverError;
 pub use fake::FakeDelays;
 pub use interfaces::{
-    BootDevice, Interface, NodeUpdate, StepCtx, StepDef, StepOutcome, StepPhase, VendorMethod,
+    BootDevice, Indicator, Interface, NodeUpdate, StepCtx, StepDef, StepOutcome, StepPhase,
+    VendorMethod,
 };
 
 /// The interface kinds of a hardware type, in the order Ironic lists them.

@@ -108,6 +108,7 @@ impl From<CallError> for ApiError {
             CallError::NodeLocked { .. } => ApiError::conflict(message),
             CallError::Invalid(_) | CallError::Driver(_) => ApiError::bad_request(message),
             CallError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
+            CallError::NotFound(_) => ApiError::not_found(message),
         }
     }
 }

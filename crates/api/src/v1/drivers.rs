@@ -83,13 +83,19 @@ pub async fn list(
     params.gate("detail", version, 30)?;
     params.gate("fields", version, 77)?;
     let detail = params.bool("detail")?.unwrap_or(false);
+    let fields = requested_fields(&params)?;
     let drivers: Vec<Value> = match params.get("type") {
         Some("classic") => Vec::new(),
         None | Some("dynamic") => app
             .conductor
             .hardware_types()
             .iter()
-            .map(|hw| render(&app, hw, version, &base, detail))
+            .map(|hw| {
+                select(
+                    render(&app, hw, version, &base, detail || fields.is_some()),
+                    fields.as_deref(),
+                )
+            })
             .collect(),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
@@ -106,9 +112,55 @@ pub async fn show(
     Extension(version): Extension<ApiVersion>,
     base: BaseUrl,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
+    let params = Params::parse(query.as_deref());
+    params.gate("fields", version, 77)?;
+    let fields = requested_fields(&params)?;
     let hw = find(&app, &name)?;
-    Ok(Json(render(&app, hw, version, &base, true)))
+    Ok(Json(select(
+        render(&app, hw, version, &base, true),
+        fields.as_deref(),
+    )))
+}
+
+/// Field names a driver document can have (for `fields=`, 1.77).
+fn is_driver_field(name: &str) -> bool {
+    matches!(name, "name" | "hosts" | "type" | "links" | "properties")
+        || InterfaceKind::ALL.iter().any(|k| {
+            name == format!("default_{}_interface", k.as_str())
+                || name == format!("enabled_{}_interfaces", k.as_str())
+        })
+}
+
+fn requested_fields(params: &Params) -> ApiResult<Option<Vec<String>>> {
+    let Some(raw) = params.get("fields") else {
+        return Ok(None);
+    };
+    let names: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = names.iter().find(|n| !is_driver_field(n)) {
+        return Err(ApiError::bad_request(format!(
+            "Field(s) \"{bad}\" are not valid"
+        )));
+    }
+    Ok(Some(names))
+}
+
+/// Keeps only the requested keys of a rendered driver.
+fn select(driver: Value, fields: Option<&[String]>) -> Value {
+    match (driver, fields) {
+        (Value::Object(map), Some(names)) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| names.iter().any(|n| n == k))
+                .collect(),
+        ),
+        (other, _) => other,
+    }
 }
 
 /// `GET /v1/drivers/{name}/properties`.

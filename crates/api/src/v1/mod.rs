@@ -121,6 +121,14 @@ pub fn routes() -> Router<App> {
         )
         .route("/volume", get(volume::root))
         .route(
+            "/nodes/{node}/management/indicators",
+            get(node_management::list_indicators),
+        )
+        .route(
+            "/nodes/{node}/management/indicators/{indicator}",
+            get(node_management::get_indicator).put(node_management::set_indicator),
+        )
+        .route(
             "/nodes/{node}/vendor_passthru/methods",
             get(vendor::node_methods),
         )

@@ -472,3 +472,87 @@ pub async fn detach_vif(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+fn indicators_gate(version: ApiVersion) -> ApiResult<()> {
+    if version.at_least(63) {
+        Ok(())
+    } else {
+        Err(ApiError::endpoint_not_found())
+    }
+}
+
+/// `GET /v1/nodes/{node}/management/indicators` (1.63).
+pub async fn list_indicators(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    base: BaseUrl,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    indicators_gate(version)?;
+    let node = load(&app, &ident, version).await?;
+    let mut answer = app
+        .conductor
+        .call(node.uuid, DriverCall::Indicators)
+        .await?;
+    if let Some(list) = answer.get_mut("indicators").and_then(Value::as_array_mut) {
+        for indicator in list {
+            let id = format!(
+                "{}@{}",
+                indicator["name"].as_str().unwrap_or(""),
+                indicator["component"].as_str().unwrap_or("")
+            );
+            indicator["name"] = json!(id);
+            indicator["links"] =
+                base.links(&format!("nodes/{}/management/indicators/{id}", node.uuid));
+        }
+    }
+    Ok(Json(answer))
+}
+
+/// `GET /v1/nodes/{node}/management/indicators/{name@component}` (1.63).
+pub async fn get_indicator(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path((ident, indicator)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    indicators_gate(version)?;
+    let node = load(&app, &ident, version).await?;
+    Ok(Json(
+        app.conductor
+            .call(node.uuid, DriverCall::GetIndicator { indicator })
+            .await?,
+    ))
+}
+
+/// `PUT /v1/nodes/{node}/management/indicators/{name@component}` (1.63).
+pub async fn set_indicator(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
+    Path((ident, indicator)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    indicators_gate(version)?;
+    let state = match &body {
+        Value::Null => Params::parse(query.as_deref())
+            .get("state")
+            .map(str::to_string),
+        other => {
+            let obj = Obj::new("indicator", other)?;
+            obj.only(&["state"])?;
+            obj.opt_str("state", 16)?.map(str::to_string)
+        }
+    }
+    .ok_or_else(|| ApiError::bad_request("The indicator state is required."))?;
+    let node = load(&app, &ident, version).await?;
+    app.conductor
+        .call(
+            node.uuid,
+            DriverCall::SetIndicator {
+                indicator,
+                state: state.to_ascii_uppercase(),
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

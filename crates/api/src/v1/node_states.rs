@@ -85,6 +85,35 @@ fn steps(obj: &Obj<'_>, key: &str) -> ApiResult<Option<Vec<Value>>> {
     }
 }
 
+/// A config drive given as its parts (1.56): the service builds the ISO.
+fn check_configdrive(parts: &serde_json::Map<String, Value>, version: ApiVersion) -> ApiResult<()> {
+    for (key, value) in parts {
+        let ok = match key.as_str() {
+            "meta_data" | "network_data" => value.is_object() || value.is_null(),
+            "vendor_data" if version.at_least(59) => value.is_object() || value.is_null(),
+            "user_data" => {
+                value.is_object() || value.is_array() || value.is_string() || value.is_null()
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid configdrive key '{key}'; valid keys are meta_data, network_data, user_data{}.",
+                    if version.at_least(59) {
+                        ", vendor_data"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        };
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "Invalid configdrive: {key} has the wrong type."
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parse_provision(body: &Value, version: ApiVersion) -> ApiResult<(Verb, ProvisionArgs)> {
     let obj = Obj::new("provision", body)?;
     obj.only(&[
@@ -133,7 +162,7 @@ fn parse_provision(body: &Value, version: ApiVersion) -> ApiResult<(Verb, Provis
         }
         match drive {
             Value::String(_) => {}
-            Value::Object(_) if version.at_least(56) => {}
+            Value::Object(parts) if version.at_least(56) => check_configdrive(parts, version)?,
             other => return Err(obj.type_error(other, "string")),
         }
         args.configdrive = Some(drive.clone());

@@ -204,9 +204,18 @@ pub async fn bios(
     State(app): State<App>,
     Extension(version): Extension<ApiVersion>,
     Path(ident): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
     if !version.at_least(40) {
         return Err(ApiError::endpoint_not_found());
+    }
+    let params = Params::parse(query.as_deref());
+    params.gate("detail", version, 74)?;
+    params.gate("fields", version, 74)?;
+    if params.get("detail").is_some() && params.get("fields").is_some() {
+        return Err(ApiError::bad_request(
+            "Can not specify ?detail=True and fields in the same request.",
+        ));
     }
     load(&app, &ident, version).await?;
     Ok(Json(json!({"bios": []})))
