@@ -273,3 +273,30 @@ async fn query_parameters_appear_at_their_version() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_v1_document_links_resources_from_their_version() {
+    let site = Site::start().await;
+    for (resource, minor) in [
+        ("lookup", 22),
+        ("portgroups", 23),
+        ("volume", 32),
+        ("conductors", 49),
+        ("allocations", 52),
+        ("deploy_templates", 55),
+    ] {
+        if minor > MAX_VERSION.1 {
+            continue;
+        }
+        let old = site.call("GET", "/v1", Some(&below(minor)), None).await;
+        assert!(
+            old.body.get(resource).is_none(),
+            "{resource} linked below 1.{minor}"
+        );
+        let new = site.call("GET", "/v1", Some(&at(minor)), None).await;
+        assert!(
+            new.body.get(resource).is_some(),
+            "{resource} missing at 1.{minor}"
+        );
+    }
+}

@@ -19,7 +19,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use uuid::Uuid;
 
 use crate::config::{ConductorConfig, interval, secs};
-use crate::{CallError, ConductorApi, DriverCall, calls, claim, recovery, timeouts};
+use crate::{CallError, ConductorApi, DriverCall, allocations, calls, claim, recovery, timeouts};
 
 /// Why the conductor could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,8 @@ pub(crate) struct Engine {
     stopping: AtomicBool,
     stop_tx: watch::Sender<bool>,
     permits: Arc<Semaphore>,
+    /// Allocations being scheduled by this process.
+    pub(crate) allocations: allocations::Tracker,
 }
 
 impl Engine {
@@ -275,6 +277,7 @@ impl Conductor {
             stopping: AtomicBool::new(false),
             stop_tx,
             permits,
+            allocations: allocations::Tracker::default(),
         });
         let span = info_span!("conductor", host = %engine.hostname());
         async {
@@ -309,6 +312,11 @@ impl Conductor {
             "timeouts",
             interval(cfg.check_provision_state_interval),
             |e| async move { timeouts::check(&e).await },
+        ));
+        loops.push(engine.every(
+            "allocations",
+            interval(cfg.sweep_interval),
+            allocations::sweep,
         ));
         loops.push(engine.every(
             "heartbeat",
@@ -373,6 +381,10 @@ impl ConductorApi for Conductor {
 
     fn wake(&self, node: Uuid) {
         self.engine.wake(node);
+    }
+
+    fn wake_allocation(&self, allocation: Uuid) {
+        allocations::wake(&self.engine, allocation);
     }
 
     /// Runs the call in its own task so that a caller giving up after

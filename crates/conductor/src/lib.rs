@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 pub use ferrite_drivers::{FakeDelays, HardwareType, InterfaceKind};
 
+mod allocations;
 mod calls;
 mod claim;
 pub mod config;
@@ -137,6 +138,11 @@ pub trait ConductorApi: Send + Sync + 'static {
     fn hostname(&self) -> &str;
     /// Wakes the engine: an intent was recorded for `node`.
     fn wake(&self, node: Uuid);
+    /// Wakes the engine: an allocation was recorded in state `allocating`
+    /// and should be scheduled now rather than at the next sweep. The
+    /// default does nothing, so an implementation that only sweeps is
+    /// still correct, just slower.
+    fn wake_allocation(&self, _allocation: Uuid) {}
     /// Runs a synchronous driver operation on `node` (with a timeout).
     async fn call(&self, node: Uuid, call: DriverCall) -> Result<Value, CallError>;
     /// The hardware types this conductor serves.

@@ -200,6 +200,36 @@ pub fn merge_deploy(offered: &[StepDef], user: &[Step]) -> Result<Vec<Step>, Str
     Ok(steps)
 }
 
+/// The steps a deployment was asked for: the user's own (from the
+/// provision request), then the steps of the deploy templates matching the
+/// instance's traits, except where the user named the same interface and
+/// step (the user's choice wins, reference §6.2). Two templates naming the
+/// same step are refused: nothing says which of them should win.
+/// `templates` pairs each template's name with its steps.
+pub fn with_templates(
+    user: &[Step],
+    templates: &[(String, Vec<Step>)],
+) -> Result<Vec<Step>, String> {
+    let mut requested = user.to_vec();
+    let mut owner: Vec<(&str, &Step)> = Vec::new();
+    for (name, steps) in templates {
+        for step in steps {
+            let same = |s: &Step| s.interface == step.interface && s.step == step.step;
+            if let Some((other, _)) = owner.iter().find(|(_, s)| same(s)) {
+                return Err(format!(
+                    "The deploy templates {other} and {name} both name the step {}.",
+                    step.label()
+                ));
+            }
+            owner.push((name, step));
+            if !user.iter().any(same) {
+                requested.push(step.clone());
+            }
+        }
+    }
+    Ok(requested)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +282,67 @@ mod tests {
             ]
         );
         assert_eq!(steps[0].args.get("settings"), Some(&json!([])));
+    }
+
+    #[test]
+    fn template_steps_join_unless_the_user_names_them() {
+        let bios = user(json!([
+            {"interface": "bios", "step": "apply_configuration",
+             "args": {"settings": [{"name": "ht", "value": "on"}]}, "priority": 150},
+            {"interface": "deploy", "step": "write_image", "priority": 0},
+        ]));
+        let raid = user(json!([
+            {"interface": "raid", "step": "apply_configuration", "args": {}, "priority": 90},
+        ]));
+        let templates = vec![
+            ("CUSTOM_HT".to_string(), bios),
+            ("CUSTOM_RAID".to_string(), raid),
+        ];
+        let Ok(requested) = with_templates(&[], &templates) else {
+            panic!("templates refused")
+        };
+        let Ok(steps) = merge_deploy(&core(), &requested) else {
+            panic!("merge")
+        };
+        assert_eq!(
+            labels(&steps),
+            [
+                "bios.apply_configuration:150",
+                "deploy.deploy:100",
+                "raid.apply_configuration:90",
+                "deploy.boot_instance:20",
+            ]
+        );
+
+        // The user's step replaces the template's; priority 0 disables it.
+        let mine = user(json!([
+            {"interface": "bios", "step": "apply_configuration", "args": {}, "priority": 0},
+            {"interface": "raid", "step": "apply_configuration", "args": {"x": 1}, "priority": 30},
+        ]));
+        let Ok(requested) = with_templates(&mine, &templates) else {
+            panic!("templates refused")
+        };
+        let Ok(steps) = merge_deploy(&core(), &requested) else {
+            panic!("merge")
+        };
+        assert_eq!(
+            labels(&steps),
+            [
+                "deploy.deploy:100",
+                "raid.apply_configuration:30",
+                "deploy.boot_instance:20",
+            ]
+        );
+        assert_eq!(steps[1].args.get("x"), Some(&json!(1)));
+
+        let twice = vec![
+            templates[0].clone(),
+            ("CUSTOM_AGAIN".into(), templates[0].1.clone()),
+        ];
+        let Err(e) = with_templates(&[], &twice) else {
+            panic!("duplicate accepted")
+        };
+        assert!(e.contains("CUSTOM_HT and CUSTOM_AGAIN"), "{e}");
     }
 
     #[test]

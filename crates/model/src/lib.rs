@@ -14,6 +14,8 @@ pub mod power;
 pub mod provision;
 pub mod version;
 
+pub use allocation::{Allocation, AllocationState};
+pub use deploy_template::DeployTemplate;
 pub use intent::{Intent, ProvisionArgs};
 pub use node::{Dict, Node};
 pub use port::{Chassis, Conductor, Port};

@@ -2,7 +2,9 @@
 //! the errors about them. Nothing here knows SQL, so every backend shares it.
 
 use chrono::{DateTime, Utc};
-use ferrite_model::{Chassis, Node, Port, Portgroup, VolumeConnector, VolumeTarget};
+use ferrite_model::{
+    Allocation, Chassis, DeployTemplate, Node, Port, Portgroup, VolumeConnector, VolumeTarget,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -62,6 +64,28 @@ impl Document for VolumeTarget {
 
 impl Document for Chassis {
     const KIND: &'static str = "Chassis";
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+    }
+}
+
+/// KIND is Ironic's wording of the resource in "could not be found".
+impl Document for DeployTemplate {
+    const KIND: &'static str = "Deploy template";
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+    }
+}
+
+/// KIND is Ironic's wording of the resource in "could not be found".
+impl Document for Allocation {
+    const KIND: &'static str = "Allocation";
     fn uuid(&self) -> Uuid {
         self.uuid
     }
@@ -137,6 +161,26 @@ pub(crate) fn conflict_message(kind: &str, field: &str, doc: &Value) -> String {
         ("Volume target", "node_uuid" | "boot_index") => format!(
             "A volume target with boot index '{}' for the same node already exists.",
             show(doc, "boot_index")
+        ),
+        ("Deploy template", "uuid") => format!(
+            "A deploy template with UUID {} already exists.",
+            show(doc, "uuid")
+        ),
+        ("Deploy template", "name") => format!(
+            "A deploy template with name {} already exists.",
+            show(doc, "name")
+        ),
+        ("Allocation", "uuid") => format!(
+            "An allocation with UUID {} already exists.",
+            show(doc, "uuid")
+        ),
+        ("Allocation", "name") => format!(
+            "An allocation with name {} already exists.",
+            show(doc, "name")
+        ),
+        ("Allocation", "node_uuid") => format!(
+            "Node {} is already associated with another allocation.",
+            show(doc, "node_uuid")
         ),
         ("Chassis", "uuid") => {
             format!("A chassis with UUID {} already exists.", show(doc, "uuid"))

@@ -109,11 +109,23 @@ pub struct ListParams {
 }
 
 impl ListParams {
-    /// Reads and validates the common parameters against a field table.
+    /// Reads and validates the common parameters against a field table
+    /// (`detail` from 1.43, as for most resources).
     pub fn parse(
         params: &Params,
         table: &[FieldSpec],
         version: ApiVersion,
+    ) -> ApiResult<ListParams> {
+        Self::parse_with_detail_since(params, table, version, 43)
+    }
+
+    /// As [`ListParams::parse`], for resources whose `detail` parameter
+    /// arrived with them (the volume resources, 1.32).
+    pub fn parse_with_detail_since(
+        params: &Params,
+        table: &[FieldSpec],
+        version: ApiVersion,
+        detail_since: u32,
     ) -> ApiResult<ListParams> {
         let limit = match params.get("limit") {
             None => MAX_LIMIT,
@@ -150,7 +162,7 @@ impl ListParams {
         };
         params.gate("fields", version, 8)?;
         params
-            .gate("detail", version, 43)
+            .gate("detail", version, detail_since)
             .map_err(|e| ApiError::bad_request(e.message))?;
         let detail = params.bool("detail")?.unwrap_or(false);
         let fields = match params.get("fields") {

@@ -1,7 +1,7 @@
 //! `/v1/chassis` and `/v1/chassis/{chassis}/nodes`.
 
-use axum::Json;
 use axum::extract::{Extension, Path, RawQuery, State};
+use axum::response::Response;
 use ferrite_model::fields::{CHASSIS_DEFAULT_LIST, CHASSIS_FIELDS};
 use ferrite_model::{Chassis, Node};
 use ferrite_store::{Filter, ListQuery};
@@ -56,20 +56,20 @@ impl Resource for Chassis {
     }
 }
 
-async fn nodes_impl(
-    app: App,
-    version: ApiVersion,
+/// `GET /v1/chassis/{chassis}/nodes` and (`DETAIL`) `…/nodes/detail`.
+pub async fn nodes<const DETAIL: bool>(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
     base: BaseUrl,
-    ident: String,
-    query: Option<String>,
-    detail: bool,
-) -> ApiResult<Json<Value>> {
+    Path(ident): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
     let chassis = crud::load::<Chassis>(&app, &ident, version).await?;
     let scope = vec![Filter::Eq("chassis_uuid".into(), json!(chassis.uuid))];
     let resource = format!(
         "chassis/{}/nodes{}",
         chassis.uuid,
-        if detail { "/detail" } else { "" }
+        if DETAIL { "/detail" } else { "" }
     );
     list_nodes(
         &app,
@@ -78,29 +78,7 @@ async fn nodes_impl(
         query.as_deref(),
         scope,
         &resource,
-        detail,
+        DETAIL,
     )
     .await
-}
-
-/// `GET /v1/chassis/{chassis}/nodes`.
-pub async fn nodes(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    base: BaseUrl,
-    Path(ident): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
-    nodes_impl(app, version, base, ident, query, false).await
-}
-
-/// `GET /v1/chassis/{chassis}/nodes/detail`.
-pub async fn nodes_detail(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    base: BaseUrl,
-    Path(ident): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
-    nodes_impl(app, version, base, ident, query, true).await
 }

@@ -42,6 +42,8 @@ pub trait Resource: Document + Default + Clone {
     const NAMES_SINCE: Option<u32> = None;
     /// Sub-resource link lists shown on a full document: (key, sub-path).
     const SUB_LINKS: &'static [(&'static str, &'static str)] = &[];
+    /// The microversion from which lists accept `detail=`.
+    const DETAIL_SINCE: u32 = 43;
     /// The microversion of `/v1/nodes/{node}/<collection>`.
     const NODE_SCOPED_SINCE: u32 = Self::SINCE;
 
@@ -57,6 +59,11 @@ pub trait Resource: Document + Default + Clone {
         params: &Params,
         version: ApiVersion,
     ) -> impl Future<Output = ApiResult<Vec<Filter>>> + Send;
+
+    /// Hides secrets in a rendered document before it leaves the API
+    /// (deploy template step arguments may carry passwords). Most
+    /// resources hold none, hence the no-op default.
+    fn redact(_shown: &mut Value) {}
 
     /// Refuses changes that the state of related resources forbids.
     fn before_change(
@@ -92,7 +99,9 @@ pub fn view<R: Resource>(
     only: Option<&[&str]>,
 ) -> Value {
     let path = format!("{}/{}", R::COLLECTION, doc.uuid());
-    render(doc, R::FIELDS, version, base, &path, only, R::SUB_LINKS)
+    let mut shown = render(doc, R::FIELDS, version, base, &path, only, R::SUB_LINKS);
+    R::redact(&mut shown);
+    shown
 }
 
 /// Loads by UUID, or by name where the resource has names at `version`.
@@ -174,7 +183,7 @@ pub async fn list_scoped<R: Resource>(
 ) -> ApiResult<Json<Value>> {
     gate::<R>(version)?;
     let params = Params::parse(query);
-    let list = ListParams::parse(&params, R::FIELDS, version)?;
+    let list = ListParams::parse_with_detail_since(&params, R::FIELDS, version, R::DETAIL_SINCE)?;
     if detail && list.fields.is_some() {
         return Err(ApiError::bad_request(
             "Can not specify fields in /detail requests.",

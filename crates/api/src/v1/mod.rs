@@ -6,6 +6,8 @@ pub mod conductors;
 pub mod crud;
 pub mod deploy_templates;
 pub mod drivers;
+pub mod events;
+pub mod node_ctx;
 pub mod node_management;
 pub mod node_schema;
 pub mod node_states;
@@ -31,8 +33,8 @@ use crud::Resource;
 /// Every v1 route, relative to `/v1` (also served without the prefix).
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/nodes", get(nodes::list).post(nodes::create))
-        .route("/nodes/detail", get(nodes::detail))
+        .route("/nodes", get(nodes::list::<false>).post(nodes::create))
+        .route("/nodes/detail", get(nodes::list::<true>))
         .route("/nodes/validate", get(node_management::validate_by_query))
         .route(
             "/nodes/{node}",
@@ -114,10 +116,10 @@ pub fn routes() -> Router<App> {
             "/nodes/{node}/volume/targets",
             get(crud::of_node::<VolumeTarget, false>),
         )
-        .route("/portgroups/{pg}/ports", get(portgroups::ports))
+        .route("/portgroups/{pg}/ports", get(portgroups::ports::<false>))
         .route(
             "/portgroups/{pg}/ports/detail",
-            get(portgroups::ports_detail),
+            get(portgroups::ports::<true>),
         )
         .route("/volume", get(volume::root))
         .route(
@@ -150,15 +152,16 @@ pub fn routes() -> Router<App> {
         .route("/nodes/{node}/bios/{name}", get(ramdisk::bios_setting))
         .merge(allocations::routes())
         .merge(deploy_templates::routes())
+        .merge(events::routes())
         .merge(collection::<Port>())
         .merge(collection::<Portgroup>())
         .merge(collection::<Chassis>())
         .merge(collection::<VolumeConnector>())
         .merge(collection::<VolumeTarget>())
-        .route("/chassis/{chassis}/nodes", get(chassis::nodes))
+        .route("/chassis/{chassis}/nodes", get(chassis::nodes::<false>))
         .route(
             "/chassis/{chassis}/nodes/detail",
-            get(chassis::nodes_detail),
+            get(chassis::nodes::<true>),
         )
         .route("/drivers", get(drivers::list))
         .route("/drivers/{name}", get(drivers::show))

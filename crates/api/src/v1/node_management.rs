@@ -11,6 +11,7 @@ use ferrite_model::{Node, Port};
 use ferrite_store::{Filter, Ident, ListQuery};
 use serde_json::{Value, json};
 
+use super::node_ctx::NodeCtx;
 use super::nodes::{busy, load};
 use crate::App;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Obj, Params};
@@ -19,12 +20,7 @@ use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Obj, P
 const MAX_TRAITS: usize = 50;
 
 /// `GET /v1/nodes/{node}/management/boot_device`.
-pub async fn get_boot_device(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let node = load(&app, &ident, version).await?;
+pub async fn get_boot_device(NodeCtx { app, node, .. }: NodeCtx) -> ApiResult<Json<Value>> {
     Ok(Json(
         app.conductor
             .call(node.uuid, DriverCall::GetBootDevice)
@@ -33,12 +29,7 @@ pub async fn get_boot_device(
 }
 
 /// `GET /v1/nodes/{node}/management/boot_device/supported`.
-pub async fn supported_boot_devices(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let node = load(&app, &ident, version).await?;
+pub async fn supported_boot_devices(NodeCtx { app, node, .. }: NodeCtx) -> ApiResult<Json<Value>> {
     Ok(Json(
         app.conductor
             .call(node.uuid, DriverCall::SupportedBootDevices)
@@ -48,9 +39,7 @@ pub async fn supported_boot_devices(
 
 /// `PUT /v1/nodes/{node}/management/boot_device`.
 pub async fn set_boot_device(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
+    NodeCtx { app, node, .. }: NodeCtx,
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
@@ -62,7 +51,6 @@ pub async fn set_boot_device(
         Some(p) => p,
         None => params.bool("persistent")?.unwrap_or(false),
     };
-    let node = load(&app, &ident, version).await?;
     app.conductor
         .call(node.uuid, DriverCall::SetBootDevice { device, persistent })
         .await?;
@@ -70,15 +58,10 @@ pub async fn set_boot_device(
 }
 
 /// `PUT /v1/nodes/{node}/management/inject_nmi` (1.29).
-pub async fn inject_nmi(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn inject_nmi(NodeCtx { app, version, node }: NodeCtx) -> ApiResult<StatusCode> {
     if !version.at_least(29) {
         return Err(ApiError::endpoint_not_found());
     }
-    let node = load(&app, &ident, version).await?;
     app.conductor.call(node.uuid, DriverCall::InjectNmi).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -86,9 +69,7 @@ pub async fn inject_nmi(
 /// `PUT /v1/nodes/{node}/maintenance`: unlike most changes this is allowed
 /// while the node is locked, so an operator can always fence a node.
 pub async fn set_maintenance(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
+    NodeCtx { app, node, .. }: NodeCtx,
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
@@ -103,18 +84,12 @@ pub async fn set_maintenance(
                 .or_else(|| params.get("reason").map(str::to_string))
         }
     };
-    let node = load(&app, &ident, version).await?;
     change_maintenance(&app, &node, true, reason).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
 /// `DELETE /v1/nodes/{node}/maintenance`.
-pub async fn clear_maintenance(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<StatusCode> {
-    let node = load(&app, &ident, version).await?;
+pub async fn clear_maintenance(NodeCtx { app, node, .. }: NodeCtx) -> ApiResult<StatusCode> {
     change_maintenance(&app, &node, false, None).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -142,12 +117,7 @@ async fn change_maintenance(
 }
 
 /// `GET /v1/nodes/{node}/validate`.
-pub async fn validate(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let node = load(&app, &ident, version).await?;
+pub async fn validate(NodeCtx { app, node, .. }: NodeCtx) -> ApiResult<Json<Value>> {
     Ok(Json(
         app.conductor.call(node.uuid, DriverCall::Validate).await?,
     ))
@@ -216,21 +186,14 @@ where
 }
 
 /// `GET /v1/nodes/{node}/traits`.
-pub async fn list_traits(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn list_traits(NodeCtx { version, node, .. }: NodeCtx) -> ApiResult<Json<Value>> {
     traits_gate(version)?;
-    let node = load(&app, &ident, version).await?;
     Ok(Json(json!({"traits": node.traits})))
 }
 
 /// `PUT /v1/nodes/{node}/traits`: replaces the whole set.
 pub async fn set_traits(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
+    NodeCtx { app, version, node }: NodeCtx,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
     traits_gate(version)?;
@@ -251,7 +214,6 @@ pub async fn set_traits(
         check_trait(name)?;
         names.push(name.to_string());
     }
-    let node = load(&app, &ident, version).await?;
     change_traits(&app, &node, move |traits| {
         *traits = names;
         Ok(())
@@ -262,10 +224,9 @@ pub async fn set_traits(
 
 /// `PUT /v1/nodes/{node}/traits/{trait}`: adds one.
 pub async fn add_trait(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
+    NodeCtx { app, version, node }: NodeCtx,
     base: BaseUrl,
-    Path((ident, name)): Path<(String, String)>,
+    Path((_, name)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     traits_gate(version)?;
@@ -275,7 +236,6 @@ pub async fn add_trait(
         ));
     }
     check_trait(&name)?;
-    let node = load(&app, &ident, version).await?;
     let added = name.clone();
     change_traits(&app, &node, move |traits| {
         traits.push(added);
@@ -290,13 +250,8 @@ pub async fn add_trait(
 }
 
 /// `DELETE /v1/nodes/{node}/traits`: removes all.
-pub async fn clear_traits(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn clear_traits(NodeCtx { app, version, node }: NodeCtx) -> ApiResult<StatusCode> {
     traits_gate(version)?;
-    let node = load(&app, &ident, version).await?;
     change_traits(&app, &node, |traits| {
         traits.clear();
         Ok(())
@@ -307,12 +262,10 @@ pub async fn clear_traits(
 
 /// `DELETE /v1/nodes/{node}/traits/{trait}`.
 pub async fn remove_trait(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path((ident, name)): Path<(String, String)>,
+    NodeCtx { app, version, node }: NodeCtx,
+    Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     traits_gate(version)?;
-    let node = load(&app, &ident, version).await?;
     let uuid = node.uuid;
     change_traits(&app, &node, move |traits| {
         let before = traits.len();
@@ -354,13 +307,8 @@ fn keeps_vifs(node: &Node) -> bool {
 }
 
 /// `GET /v1/nodes/{node}/vifs` (1.28).
-pub async fn list_vifs(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn list_vifs(NodeCtx { app, version, node }: NodeCtx) -> ApiResult<Json<Value>> {
     vifs_gate(version)?;
-    let node = load(&app, &ident, version).await?;
     let vifs: Vec<Value> = node_ports(&app, &node)
         .await?
         .iter()
@@ -372,9 +320,7 @@ pub async fn list_vifs(
 
 /// `POST /v1/nodes/{node}/vifs`: binds the VIF to a free port.
 pub async fn attach_vif(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
+    NodeCtx { app, version, node }: NodeCtx,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
     vifs_gate(version)?;
@@ -393,7 +339,6 @@ pub async fn attach_vif(
         }
     }
     let wanted_port = obj.opt_uuid("port_uuid")?;
-    let node = load(&app, &ident, version).await?;
     if let Some(locked) = busy(&node, app.conductor.hostname()) {
         return Err(locked);
     }
@@ -439,12 +384,10 @@ pub async fn attach_vif(
 
 /// `DELETE /v1/nodes/{node}/vifs/{vif}`.
 pub async fn detach_vif(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path((ident, vif)): Path<(String, String)>,
+    NodeCtx { app, version, node }: NodeCtx,
+    Path((_, vif)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     vifs_gate(version)?;
-    let node = load(&app, &ident, version).await?;
     if let Some(locked) = busy(&node, app.conductor.hostname()) {
         return Err(locked);
     }
@@ -483,13 +426,10 @@ fn indicators_gate(version: ApiVersion) -> ApiResult<()> {
 
 /// `GET /v1/nodes/{node}/management/indicators` (1.63).
 pub async fn list_indicators(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
+    NodeCtx { app, version, node }: NodeCtx,
     base: BaseUrl,
-    Path(ident): Path<String>,
 ) -> ApiResult<Json<Value>> {
     indicators_gate(version)?;
-    let node = load(&app, &ident, version).await?;
     let mut answer = app
         .conductor
         .call(node.uuid, DriverCall::Indicators)
@@ -511,12 +451,10 @@ pub async fn list_indicators(
 
 /// `GET /v1/nodes/{node}/management/indicators/{name@component}` (1.63).
 pub async fn get_indicator(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path((ident, indicator)): Path<(String, String)>,
+    NodeCtx { app, version, node }: NodeCtx,
+    Path((_, indicator)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     indicators_gate(version)?;
-    let node = load(&app, &ident, version).await?;
     Ok(Json(
         app.conductor
             .call(node.uuid, DriverCall::GetIndicator { indicator })
@@ -526,9 +464,8 @@ pub async fn get_indicator(
 
 /// `PUT /v1/nodes/{node}/management/indicators/{name@component}` (1.63).
 pub async fn set_indicator(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path((ident, indicator)): Path<(String, String)>,
+    NodeCtx { app, version, node }: NodeCtx,
+    Path((_, indicator)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
@@ -544,7 +481,6 @@ pub async fn set_indicator(
         }
     }
     .ok_or_else(|| ApiError::bad_request("The indicator state is required."))?;
-    let node = load(&app, &ident, version).await?;
     app.conductor
         .call(
             node.uuid,

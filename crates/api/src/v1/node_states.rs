@@ -12,6 +12,7 @@ use ferrite_model::{Intent, Node, PowerTarget, ProvisionArgs, ProvisionState, Ve
 use ferrite_store::Ident;
 use serde_json::Value;
 
+use super::node_ctx::NodeCtx;
 use super::node_view;
 use super::nodes::{busy, load};
 use crate::App;
@@ -19,12 +20,7 @@ use crate::protocol::body::parse_bool;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Obj};
 
 /// `GET /v1/nodes/{node}/states`.
-pub async fn get_states(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let node = load(&app, &ident, version).await?;
+pub async fn get_states(NodeCtx { version, node, .. }: NodeCtx) -> ApiResult<Json<Value>> {
     Ok(Json(node_view::states(&node, version)))
 }
 
@@ -114,6 +110,20 @@ fn check_configdrive(parts: &serde_json::Map<String, Value>, version: ApiVersion
     Ok(())
 }
 
+/// Steps that one verb requires and every other verb refuses.
+fn steps_for(obj: &Obj<'_>, key: &str, verb: Verb, owner: Verb) -> ApiResult<Option<Vec<Value>>> {
+    let given = steps(obj, key)?;
+    match (verb == owner, given.is_some()) {
+        (true, false) => Err(ApiError::bad_request(format!(
+            "{key} is required when setting target provision state to {owner}."
+        ))),
+        (false, true) => Err(ApiError::bad_request(format!(
+            "{key} is only valid when setting target provision state to {owner}."
+        ))),
+        _ => Ok(given),
+    }
+}
+
 fn parse_provision(body: &Value, version: ApiVersion) -> ApiResult<(Verb, ProvisionArgs)> {
     let obj = Obj::new("provision", body)?;
     obj.only(&[
@@ -173,34 +183,8 @@ fn parse_provision(body: &Value, version: ApiVersion) -> ApiResult<(Verb, Provis
             "deploy_steps is only valid when setting target provision state to active or rebuild.",
         ));
     }
-    args.clean_steps = steps(&obj, "clean_steps")?;
-    match (verb, &args.clean_steps) {
-        (Verb::Clean, None) => {
-            return Err(ApiError::bad_request(
-                "clean_steps is required when setting target provision state to clean.",
-            ));
-        }
-        (Verb::Clean, _) | (_, None) => {}
-        _ => {
-            return Err(ApiError::bad_request(
-                "clean_steps is only valid when setting target provision state to clean.",
-            ));
-        }
-    }
-    args.service_steps = steps(&obj, "service_steps")?;
-    match (verb, &args.service_steps) {
-        (Verb::Service, None) => {
-            return Err(ApiError::bad_request(
-                "service_steps is required when setting target provision state to service.",
-            ));
-        }
-        (Verb::Service, _) | (_, None) => {}
-        _ => {
-            return Err(ApiError::bad_request(
-                "service_steps is only valid when setting target provision state to service.",
-            ));
-        }
-    }
+    args.clean_steps = steps_for(&obj, "clean_steps", verb, Verb::Clean)?;
+    args.service_steps = steps_for(&obj, "service_steps", verb, Verb::Service)?;
     match (verb, obj.opt_str("rescue_password", 255)?) {
         (Verb::Rescue, Some(p)) if !p.trim().is_empty() => {
             args.rescue_password = Some(p.to_string())
@@ -264,14 +248,11 @@ fn destination(
 
 /// `PUT /v1/nodes/{node}/states/provision`.
 pub async fn set_provision(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
+    NodeCtx { app, version, node }: NodeCtx,
     base: BaseUrl,
-    Path(ident): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let (verb, args) = parse_provision(&body, version)?;
-    let node = load(&app, &ident, version).await?;
     let updated = record(&app, &node, move |node: &mut Node| {
         if node.maintenance && matches!(verb, Verb::Active | Verb::Deploy | Verb::Rebuild) {
             return Err(ApiError::bad_request(format!(
@@ -320,10 +301,8 @@ pub async fn set_provision(
 
 /// `PUT /v1/nodes/{node}/states/power`.
 pub async fn set_power(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
+    NodeCtx { app, version, node }: NodeCtx,
     base: BaseUrl,
-    Path(ident): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let obj = Obj::new("power", &body)?;
@@ -353,7 +332,6 @@ pub async fn set_power(
             }
         },
     };
-    let node = load(&app, &ident, version).await?;
     let updated = record(&app, &node, move |node: &mut Node| {
         if matches!(
             node.provision_state,
@@ -451,9 +429,7 @@ pub async fn set_secure_boot(
 /// `PUT /v1/nodes/{node}/states/raid` (1.12): stores the target RAID
 /// configuration after the driver validates it.
 pub async fn set_raid(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
+    NodeCtx { app, version, node }: NodeCtx,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
     if !version.at_least(12) {
@@ -465,7 +441,6 @@ pub async fn set_raid(
             "the target RAID configuration must be an object",
         ));
     };
-    let node = load(&app, &ident, version).await?;
     if !config.is_empty() {
         app.conductor
             .call(
@@ -491,12 +466,7 @@ pub async fn set_raid(
 }
 
 /// `GET /v1/nodes/{node}/states/console`.
-pub async fn get_console(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let node = load(&app, &ident, version).await?;
+pub async fn get_console(NodeCtx { app, node, .. }: NodeCtx) -> ApiResult<Json<Value>> {
     Ok(Json(
         app.conductor
             .call(node.uuid, DriverCall::GetConsole)
@@ -506,10 +476,8 @@ pub async fn get_console(
 
 /// `PUT /v1/nodes/{node}/states/console`.
 pub async fn set_console(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
+    NodeCtx { app, node, .. }: NodeCtx,
     base: BaseUrl,
-    Path(ident): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let obj = Obj::new("console", &body)?;
@@ -519,7 +487,6 @@ pub async fn set_console(
         .get("enabled")
         .ok_or_else(|| obj.error("'enabled' is a required property"))?;
     let enabled = parse_bool(value).ok_or_else(|| obj.type_error(value, "boolean"))?;
-    let node = load(&app, &ident, version).await?;
     let updated = record(&app, &node, move |node: &mut Node| {
         node.intent = Some(Intent::Console { enabled });
         Ok(())

@@ -1,11 +1,15 @@
 //! How a node is shown: fields hidden below their microversion, state names
 //! converted for old clients, secrets masked, links added.
 
+use std::collections::HashSet;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use ferrite_model::fields::{NODE_DEFAULT_LIST, NODE_FIELDS};
 use ferrite_model::{Dict, Node};
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
-use crate::protocol::listing::project;
 use crate::protocol::{ApiVersion, BaseUrl};
 
 /// What is shown in place of a secret.
@@ -24,33 +28,235 @@ pub enum View<'a> {
     Only(&'a [String]),
 }
 
-/// Whether a key of a free-form dict holds a secret.
+/// Whether a key of a free-form dict holds a secret (checked without
+/// allocating: this runs for every key of every node listed).
 pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.contains("password")
-        || key.contains("secret")
-        || key.contains("token")
-        || key.ends_with("_key")
-        || key == "configdrive"
-        || key == "image_url"
+    let has = |needle: &str| {
+        key.as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    has("password")
+        || has("secret")
+        || has("token")
+        || key.len() >= 4 && key[key.len() - 4..].eq_ignore_ascii_case("_key")
+        || key.eq_ignore_ascii_case("configdrive")
+        || key.eq_ignore_ascii_case("image_url")
 }
 
 /// Replaces secret values of a dict (recursively) by the mask.
 pub fn mask(dict: &Dict) -> Value {
-    Value::Object(
-        dict.iter()
-            .map(|(k, v)| {
-                let shown = if is_secret_key(k) && !v.is_null() {
-                    json!(MASK)
-                } else if let Value::Object(inner) = v {
-                    mask(inner)
-                } else {
-                    v.clone()
-                };
-                (k.clone(), shown)
-            })
-            .collect(),
-    )
+    serde_json::to_value(Masked(dict)).unwrap_or(Value::Null)
+}
+
+/// Serializes a dict with its secrets masked, without copying it.
+struct Masked<'a>(&'a Dict);
+
+impl Serialize for Masked<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            if is_secret_key(key) && !value.is_null() {
+                map.serialize_entry(key, MASK)?;
+            } else if let Value::Object(inner) = value {
+                map.serialize_entry(key, &Masked(inner))?;
+            } else {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A timestamp as Ironic prints it: microseconds and `+00:00`.
+struct Time<'a>(Option<&'a DateTime<Utc>>);
+
+impl Serialize for Time<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(at) => serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, false)),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
+/// `[{href, rel: self}, {href, rel: bookmark}]` for one path.
+struct Links<'a> {
+    base: &'a str,
+    path: &'a str,
+}
+
+impl Serialize for Links<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Link<'b> {
+            href: String,
+            rel: &'b str,
+        }
+        let mut seq = serializer.serialize_seq(Some(2))?;
+        seq.serialize_element(&Link {
+            href: format!("{}/v1/{}", self.base, self.path),
+            rel: "self",
+        })?;
+        seq.serialize_element(&Link {
+            href: format!("{}/{}", self.base, self.path),
+            rel: "bookmark",
+        })?;
+        seq.end()
+    }
+}
+
+/// The fields one response shows, worked out once per request.
+pub struct Shown {
+    names: HashSet<&'static str>,
+    sub_links: bool,
+    version: ApiVersion,
+}
+
+impl Shown {
+    /// The fields visible at `version` that `view` asks for.
+    pub fn new(version: ApiVersion, view: View<'_>) -> Shown {
+        let wanted = |name: &str| match view {
+            View::Full | View::Detail => true,
+            View::Summary => NODE_DEFAULT_LIST.contains(&name),
+            View::Only(fields) => fields.iter().any(|f| f == name),
+        };
+        let names = NODE_FIELDS
+            .iter()
+            .filter(|spec| version.0 >= spec.since && wanted(spec.name))
+            .map(|spec| spec.name)
+            .collect();
+        Shown {
+            names,
+            sub_links: matches!(view, View::Full),
+            version,
+        }
+    }
+}
+
+/// A node as one client sees it; serializes straight from the stored
+/// node, so listing thousands builds no intermediate JSON trees.
+pub struct NodeOut<'a> {
+    pub node: &'a Node,
+    pub shown: &'a Shown,
+    pub base: &'a BaseUrl,
+    pub conductor: &'a str,
+}
+
+impl Serialize for NodeOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let n = self.node;
+        let v = self.shown.version.0;
+        let mut map = serializer.serialize_map(None)?;
+        macro_rules! field {
+            ($name:literal, $value:expr) => {
+                if self.shown.names.contains($name) {
+                    map.serialize_entry($name, $value)?;
+                }
+            };
+        }
+        field!("uuid", &n.uuid);
+        field!("created_at", &Time(Some(&n.created_at)));
+        field!("updated_at", &Time(n.updated_at.as_ref()));
+        field!("automated_clean", &n.automated_clean);
+        field!("bios_interface", &n.bios_interface);
+        field!("boot_interface", &n.boot_interface);
+        field!("boot_mode", &n.boot_mode);
+        field!("chassis_uuid", &n.chassis_uuid);
+        field!("clean_step", &n.clean_step);
+        field!("conductor", self.conductor);
+        field!("conductor_group", &n.conductor_group);
+        field!("console_enabled", &n.console_enabled);
+        field!("console_interface", &n.console_interface);
+        field!("deploy_interface", &n.deploy_interface);
+        field!("deploy_step", &n.deploy_step);
+        field!("description", &n.description);
+        field!("disable_power_off", &n.disable_power_off);
+        field!("driver", &n.driver);
+        field!("driver_info", &Masked(&n.driver_info));
+        field!("driver_internal_info", &Masked(&n.driver_internal_info));
+        field!("extra", &n.extra);
+        field!("fault", &n.fault);
+        field!("firmware_interface", &n.firmware_interface);
+        field!("health", &n.health);
+        field!("inspect_interface", &n.inspect_interface);
+        field!(
+            "inspection_finished_at",
+            &Time(n.inspection_finished_at.as_ref())
+        );
+        field!(
+            "inspection_started_at",
+            &Time(n.inspection_started_at.as_ref())
+        );
+        field!("instance_info", &Masked(&n.instance_info));
+        field!("instance_name", &n.instance_name);
+        field!("instance_uuid", &n.instance_uuid);
+        field!("last_error", &n.last_error);
+        field!("lessee", &n.lessee);
+        field!("maintenance", &n.maintenance);
+        field!("maintenance_reason", &n.maintenance_reason);
+        field!("management_interface", &n.management_interface);
+        field!("name", &n.name);
+        field!("network_data", &n.network_data);
+        field!("network_interface", &n.network_interface);
+        field!("owner", &n.owner);
+        field!("parent_node", &n.parent_node);
+        field!("power_interface", &n.power_interface);
+        field!("power_state", &n.power_state);
+        field!("properties", &n.properties);
+        field!("protected", &n.protected);
+        field!("protected_reason", &n.protected_reason);
+        field!("provision_state", &n.provision_state.for_version(v));
+        field!(
+            "provision_updated_at",
+            &Time(n.provision_updated_at.as_ref())
+        );
+        field!("raid_config", &n.raid_config);
+        field!("raid_interface", &n.raid_interface);
+        field!("rescue_interface", &n.rescue_interface);
+        field!("reservation", &n.reservation);
+        field!("resource_class", &n.resource_class);
+        field!("retired", &n.retired);
+        field!("retired_reason", &n.retired_reason);
+        field!("secure_boot", &n.secure_boot);
+        field!("service_step", &n.service_step);
+        field!("shard", &n.shard);
+        field!("storage_interface", &n.storage_interface);
+        field!("target_power_state", &n.target_power_state);
+        field!(
+            "target_provision_state",
+            &n.target_provision_state.and_then(|s| s.for_version(v))
+        );
+        field!("target_raid_config", &n.target_raid_config);
+        field!("traits", &n.traits);
+        field!("vendor_interface", &n.vendor_interface);
+        field!("allocation_uuid", &n.allocation_uuid);
+        let path = format!("nodes/{}", n.uuid);
+        let base = self.base.0.as_str();
+        map.serialize_entry("links", &Links { base, path: &path })?;
+        if self.shown.sub_links {
+            let mut subs = vec![("ports", "ports")];
+            if self.shown.version.at_least(14) {
+                subs.push(("states", "states"));
+            }
+            if self.shown.version.at_least(24) {
+                subs.push(("portgroups", "portgroups"));
+            }
+            if self.shown.version.at_least(32) {
+                subs.push(("volume", "volume"));
+            }
+            for (key, sub) in subs {
+                map.serialize_entry(
+                    key,
+                    &Links {
+                        base,
+                        path: &format!("{path}/{sub}"),
+                    },
+                )?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// Renders one node for a client at `version`.
@@ -61,52 +267,14 @@ pub fn render(
     conductor: &str,
     view: View<'_>,
 ) -> Value {
-    let Ok(Value::Object(mut map)) = serde_json::to_value(node) else {
-        return Value::Null;
-    };
-    map.remove("intent");
-    map.insert("driver_info".into(), mask(&node.driver_info));
-    map.insert("instance_info".into(), mask(&node.instance_info));
-    map.insert(
-        "driver_internal_info".into(),
-        mask(&node.driver_internal_info),
-    );
-    map.insert(
-        "provision_state".into(),
-        json!(node.provision_state.for_version(version.0)),
-    );
-    map.insert(
-        "target_provision_state".into(),
-        json!(
-            node.target_provision_state
-                .and_then(|s| s.for_version(version.0))
-        ),
-    );
-    map.insert("conductor".into(), json!(conductor));
-    super::resource::ironic_times(&mut map);
-    let path = format!("nodes/{}", node.uuid);
-    map.insert("links".into(), base.links(&path));
-    if matches!(view, View::Full) {
-        map.insert("ports".into(), base.links(&format!("{path}/ports")));
-        if version.at_least(14) {
-            map.insert("states".into(), base.links(&format!("{path}/states")));
-        }
-        if version.at_least(24) {
-            map.insert(
-                "portgroups".into(),
-                base.links(&format!("{path}/portgroups")),
-            );
-        }
-        if version.at_least(32) {
-            map.insert("volume".into(), base.links(&format!("{path}/volume")));
-        }
-    }
-    let only: Option<Vec<&str>> = match view {
-        View::Full | View::Detail => None,
-        View::Summary => Some(NODE_DEFAULT_LIST.to_vec()),
-        View::Only(fields) => Some(fields.iter().map(String::as_str).collect()),
-    };
-    Value::Object(project(map, NODE_FIELDS, version, only.as_deref()))
+    let shown = Shown::new(version, view);
+    serde_json::to_value(NodeOut {
+        node,
+        shown: &shown,
+        base,
+        conductor,
+    })
+    .unwrap_or(Value::Null)
 }
 
 /// The `/states` document (reference §1.6.2).
@@ -193,5 +361,35 @@ mod tests {
                 "uuid"
             ]
         );
+    }
+
+    #[test]
+    fn every_field_of_the_table_is_rendered() {
+        let node = Node {
+            driver: "fake-hardware".into(),
+            ..Node::default()
+        };
+        let all = render(
+            &node,
+            ApiVersion(Version(1, 999)),
+            &base(),
+            "c",
+            View::Detail,
+        );
+        let mut keys: Vec<&str> = all
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        let mut expected: Vec<&str> = NODE_FIELDS
+            .iter()
+            .map(|f| f.name)
+            .chain(["links"])
+            .collect();
+        expected.sort();
+        assert_eq!(keys, expected);
+        assert_eq!(all["created_at"], json!("1970-01-01T00:00:00.000000+00:00"));
     }
 }

@@ -14,13 +14,14 @@ use uuid::Uuid;
 use super::node_schema::{
     CREATE_KEYS, INTERFACE_FIELDS, check_versions, initial_state, reset_interfaces, validate,
 };
-use super::node_view::{View, render};
+use super::node_view::{NodeOut, Shown, View, render};
 use crate::App;
 use crate::protocol::listing::parse_fields;
 use crate::protocol::patch::{self, Op};
 use crate::protocol::{
     ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, ListParams, Obj, Params,
 };
+use serde::Serialize;
 
 /// Loads a node by name or UUID (names only from 1.5).
 pub async fn load(app: &App, ident: &str, version: ApiVersion) -> ApiResult<Node> {
@@ -102,7 +103,7 @@ pub async fn list_nodes(
     mut scope: Vec<Filter>,
     resource_path: &str,
     detail_path: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let params = Params::parse(query);
     let list = ListParams::parse(&params, NODE_FIELDS, version)?;
     if detail_path && list.fields.is_some() {
@@ -121,15 +122,9 @@ pub async fn list_nodes(
         (None, true) => View::Detail,
         (None, false) => View::Summary,
     };
-    let rendered: Vec<Value> = nodes
-        .iter()
-        .map(|n| render(n, version, base, &conductor, view))
-        .collect();
-    let mut body = Map::new();
-    body.insert("nodes".into(), Value::Array(rendered));
     let last = nodes.last().map(|n| n.uuid.to_string());
-    if params.get("instance_uuid").is_none()
-        && let Some(next) = list.next_link(
+    let next = if params.get("instance_uuid").is_none() {
+        list.next_link(
             base,
             resource_path,
             &params,
@@ -147,46 +142,51 @@ pub async fn list_nodes(
             nodes.len(),
             last.as_deref(),
         )
-    {
-        body.insert("next".into(), json!(next));
-    }
-    Ok(Json(Value::Object(body)))
+    } else {
+        None
+    };
+    let shown = Shown::new(version, view);
+    let page = NodePage {
+        nodes: nodes
+            .iter()
+            .map(|node| NodeOut {
+                node,
+                shown: &shown,
+                base,
+                conductor: &conductor,
+            })
+            .collect(),
+        next,
+    };
+    let bytes = serde_json::to_vec(&page)
+        .map_err(|e| ApiError::bad_request(format!("The nodes could not be encoded: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
-/// `GET /v1/nodes`.
-pub async fn list(
+/// One page of nodes, serialized straight into the response body.
+#[derive(Serialize)]
+struct NodePage<'a> {
+    nodes: Vec<NodeOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// `GET /v1/nodes` and (`DETAIL`) `GET /v1/nodes/detail`.
+pub async fn list<const DETAIL: bool>(
     State(app): State<App>,
     Extension(version): Extension<ApiVersion>,
     base: BaseUrl,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
+    let resource = if DETAIL { "nodes/detail" } else { "nodes" };
     list_nodes(
         &app,
         version,
         &base,
         query.as_deref(),
         Vec::new(),
-        "nodes",
-        false,
-    )
-    .await
-}
-
-/// `GET /v1/nodes/detail`.
-pub async fn detail(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    base: BaseUrl,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
-    list_nodes(
-        &app,
-        version,
-        &base,
-        query.as_deref(),
-        Vec::new(),
-        "nodes/detail",
-        true,
+        resource,
+        DETAIL,
     )
     .await
 }

@@ -98,13 +98,13 @@ fn sub_gate(version: ApiVersion) -> ApiResult<()> {
     }
 }
 
-async fn ports_impl(
-    app: App,
-    version: ApiVersion,
+/// `GET /v1/portgroups/{pg}/ports` and (`DETAIL`) `…/ports/detail` (1.24).
+pub async fn ports<const DETAIL: bool>(
+    State(app): State<App>,
+    Extension(version): Extension<ApiVersion>,
     base: BaseUrl,
-    ident: String,
-    query: Option<String>,
-    detail: bool,
+    Path(ident): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Value>> {
     sub_gate(version)?;
     let group = crud::load::<Portgroup>(&app, &ident, version).await?;
@@ -112,7 +112,7 @@ async fn ports_impl(
     let resource = format!(
         "portgroups/{}/ports{}",
         group.uuid,
-        if detail { "/detail" } else { "" }
+        if DETAIL { "/detail" } else { "" }
     );
     crud::list_scoped::<Port>(
         &app,
@@ -121,29 +121,7 @@ async fn ports_impl(
         query.as_deref(),
         scope,
         &resource,
-        detail,
+        DETAIL,
     )
     .await
-}
-
-/// `GET /v1/portgroups/{pg}/ports`.
-pub async fn ports(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    base: BaseUrl,
-    Path(ident): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
-    ports_impl(app, version, base, ident, query, false).await
-}
-
-/// `GET /v1/portgroups/{pg}/ports/detail`.
-pub async fn ports_detail(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    base: BaseUrl,
-    Path(ident): Path<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
-    ports_impl(app, version, base, ident, query, true).await
 }

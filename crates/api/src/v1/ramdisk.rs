@@ -12,6 +12,7 @@ use ferrite_model::{Node, Port, ProvisionState};
 use ferrite_store::{Filter, Ident, ListQuery};
 use serde_json::{Value, json};
 
+use super::node_ctx::NodeCtx;
 use super::node_view::mask;
 use super::nodes::load;
 use crate::App;
@@ -142,9 +143,7 @@ pub async fn lookup(
 
 /// `POST /v1/heartbeat/{node}`: 202 once the token checks out.
 pub async fn heartbeat(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
+    NodeCtx { app, version, node }: NodeCtx,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
     gate(version)?;
@@ -170,7 +169,6 @@ pub async fn heartbeat(
             "Missing agent_version in the heartbeat.",
         ));
     }
-    let node = load(&app, &ident, version).await?;
     app.store
         .update(
             &Ident::Uuid(node.uuid),
@@ -223,14 +221,12 @@ pub async fn bios(
 
 /// `GET /v1/nodes/{node}/bios/{setting}` (1.40).
 pub async fn bios_setting(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path((ident, name)): Path<(String, String)>,
+    NodeCtx { version, node, .. }: NodeCtx,
+    Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     if !version.at_least(40) {
         return Err(ApiError::endpoint_not_found());
     }
-    let node = load(&app, &ident, version).await?;
     Err(ApiError::not_found(format!(
         "BIOS setting {name} for node {} could not be found.",
         node.uuid

@@ -49,7 +49,14 @@ pub async fn v1(base: BaseUrl, Extension(version): Extension<ApiVersion>) -> Jso
         ("nodes", 1),
         ("ports", 1),
         ("drivers", 1),
+        ("lookup", 22),
+        ("heartbeat", 22),
+        ("portgroups", 23),
+        ("volume", 32),
         ("conductors", 49),
+        ("allocations", 52),
+        ("events", 54),
+        ("deploy_templates", 55),
     ] {
         if version.at_least(since) {
             doc.insert(resource.into(), resource_links(&base, resource));

@@ -2,15 +2,15 @@
 //! the API, on a node or on a driver.
 
 use axum::Json;
-use axum::extract::{Extension, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrite_conductor::DriverCall;
 use serde_json::{Value, json};
 
-use super::nodes::load;
+use super::node_ctx::NodeCtx;
 use crate::App;
-use crate::protocol::{ApiError, ApiResult, ApiVersion, JsonBody, Params};
+use crate::protocol::{ApiError, ApiResult, JsonBody, Params};
 
 fn method_param(query: Option<&str>) -> ApiResult<String> {
     Params::parse(query)
@@ -21,12 +21,7 @@ fn method_param(query: Option<&str>) -> ApiResult<String> {
 }
 
 /// `GET /v1/nodes/{node}/vendor_passthru/methods`.
-pub async fn node_methods(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let node = load(&app, &ident, version).await?;
+pub async fn node_methods(NodeCtx { app, node, .. }: NodeCtx) -> ApiResult<Json<Value>> {
     Ok(Json(
         app.conductor
             .call(node.uuid, DriverCall::VendorMethods)
@@ -37,15 +32,12 @@ pub async fn node_methods(
 /// `<ANY> /v1/nodes/{node}/vendor_passthru?method=…`: 200 with the result
 /// for synchronous methods, 202 for asynchronous ones.
 pub async fn node_call(
-    State(app): State<App>,
-    Extension(version): Extension<ApiVersion>,
-    Path(ident): Path<String>,
+    NodeCtx { app, node, .. }: NodeCtx,
     method: Method,
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let name = method_param(query.as_deref())?;
-    let node = load(&app, &ident, version).await?;
     let args = if body.is_null() { json!({}) } else { body };
     let call = DriverCall::VendorPassthru {
         method: name,

@@ -49,6 +49,7 @@ impl Resource for VolumeConnector {
     const CREATE_KEYS: &'static [&'static str] =
         &["node_uuid", "type", "connector_id", "extra", "uuid"];
     const SINCE: u32 = 32;
+    const DETAIL_SINCE: u32 = 32;
 
     fn validate(map: Map<String, Value>) -> ApiResult<Self> {
         let mut doc = Doc::new("volume connector", map);
@@ -97,6 +98,7 @@ impl Resource for VolumeTarget {
         "uuid",
     ];
     const SINCE: u32 = 32;
+    const DETAIL_SINCE: u32 = 32;
 
     fn validate(map: Map<String, Value>) -> ApiResult<Self> {
         let mut doc = Doc::new("volume target", map);

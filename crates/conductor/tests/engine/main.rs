@@ -1,8 +1,10 @@
 //! The conductor engine against a real store on a temporary SQLite file.
 
+mod allocations;
 mod calls;
 mod common;
 mod lifecycle;
 mod props;
 mod recovery;
 mod steps;
+mod templates;

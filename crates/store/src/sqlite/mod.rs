@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ferrite_model::Conductor;
-use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -26,7 +25,7 @@ use uuid::Uuid;
 
 use crate::{Document, Ident, ListQuery, StoreError};
 use query::{Arg, Source, Table, table_for};
-use write::{decode, not_found};
+use write::{decode, decode_page, not_found};
 use writer::Writer;
 
 pub use writer::MAX_BATCH;
@@ -111,7 +110,11 @@ impl Sqlite {
         let mut conn = SqliteConnection::connect_with(&write_options).await?;
         MIGRATOR.run(&mut conn).await.map_err(sqlx::Error::from)?;
 
-        let read_options = base.create_if_missing(false).pragma("query_only", "ON");
+        // Sorts of a list page stay in memory instead of a temporary file.
+        let read_options = base
+            .create_if_missing(false)
+            .pragma("query_only", "ON")
+            .pragma("temp_store", "MEMORY");
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
@@ -207,14 +210,11 @@ impl Sqlite {
         let src = Source::Docs(t);
         let marker = self.marker(src, t.kind, q).await?;
         let sql = query::list(src, q, marker);
-        // Decode each row as it arrives: the connection's worker thread
-        // reads the next rows from SQLite while this one is deserialized.
-        let mut rows = sqlx::query_with(&sql.text, arguments(sql.args)?).fetch(&self.read);
-        let mut docs = Vec::with_capacity(q.limit.unwrap_or(64).min(1024));
-        while let Some(row) = rows.try_next().await? {
-            docs.push(decode(row.try_get::<&str, _>(0)?)?);
-        }
-        Ok(docs)
+        // One row holds the whole page as a JSON array (see `query::list`).
+        let page: String = sqlx::query_scalar_with(&sql.text, arguments(sql.args)?)
+            .fetch_one(&self.read)
+            .await?;
+        decode_page(&page)
     }
 
     pub(crate) async fn count<D: Document>(&self, q: &ListQuery) -> Result<u64, StoreError> {

@@ -43,6 +43,11 @@ pub(crate) fn decode<D: Document>(text: &str) -> Result<D, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", D::KIND)))
 }
 
+/// Decodes a page of documents stored as one JSON array.
+pub(crate) fn decode_page<D: Document>(text: &str) -> Result<Vec<D>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{} page: {e}", D::KIND)))
+}
+
 fn encode<D: Document>(doc: &D) -> Result<String, StoreError> {
     serde_json::to_string(doc)
         .map_err(|e| StoreError::Corrupt(format!("{} does not serialize: {e}", D::KIND)))

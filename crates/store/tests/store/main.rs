@@ -1,9 +1,11 @@
 //! The store's test-suite, against real SQLite files in temporary
 //! directories. One binary with modules so it links once.
 
+mod allocations;
 mod common;
 mod concurrency;
 mod conductors;
 mod crud;
 mod paging;
 mod query;
+mod templates;
