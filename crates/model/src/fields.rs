@@ -223,6 +223,28 @@ pub const VOLUME_TARGET_DEFAULT_LIST: &[&str] = &[
     "volume_id",
 ];
 
+/// The position of `name` in `table`, usable in constants so renderers
+/// can index per-field flags instead of hashing names. A name that is not
+/// in the table fails to compile when used in a const context.
+pub const fn position(table: &[FieldSpec], name: &str) -> usize {
+    let mut i = 0;
+    while i < table.len() {
+        let candidate = table[i].name.as_bytes();
+        let wanted = name.as_bytes();
+        if candidate.len() == wanted.len() {
+            let mut j = 0;
+            while j < wanted.len() && candidate[j] == wanted[j] {
+                j += 1;
+            }
+            if j == wanted.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("no such field")
+}
+
 /// Looks a field up by name.
 pub fn find(table: &[FieldSpec], name: &str) -> Option<FieldSpec> {
     table.iter().copied().find(|spec| spec.name == name)

@@ -1,10 +1,8 @@
 //! How a node is shown: fields hidden below their microversion, state names
 //! converted for old clients, secrets masked, links added.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, SecondsFormat, Utc};
-use ferrite_model::fields::{NODE_DEFAULT_LIST, NODE_FIELDS};
+use ferrite_model::fields::{NODE_DEFAULT_LIST, NODE_FIELDS, position};
 use ferrite_model::{Dict, Node};
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
@@ -106,9 +104,10 @@ impl Serialize for Links<'_> {
     }
 }
 
-/// The fields one response shows, worked out once per request.
+/// The fields one response shows, worked out once per request, as one
+/// flag per entry of `NODE_FIELDS`.
 pub struct Shown {
-    names: HashSet<&'static str>,
+    flags: Vec<bool>,
     sub_links: bool,
     version: ApiVersion,
 }
@@ -121,13 +120,12 @@ impl Shown {
             View::Summary => NODE_DEFAULT_LIST.contains(&name),
             View::Only(fields) => fields.iter().any(|f| f == name),
         };
-        let names = NODE_FIELDS
+        let flags = NODE_FIELDS
             .iter()
-            .filter(|spec| version.0 >= spec.since && wanted(spec.name))
-            .map(|spec| spec.name)
+            .map(|spec| version.0 >= spec.since && wanted(spec.name))
             .collect();
         Shown {
-            names,
+            flags,
             sub_links: matches!(view, View::Full),
             version,
         }
@@ -150,7 +148,7 @@ impl Serialize for NodeOut<'_> {
         let mut map = serializer.serialize_map(None)?;
         macro_rules! field {
             ($name:literal, $value:expr) => {
-                if self.shown.names.contains($name) {
+                if self.shown.flags[const { position(NODE_FIELDS, $name) }] {
                     map.serialize_entry($name, $value)?;
                 }
             };

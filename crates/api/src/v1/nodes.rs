@@ -158,7 +158,9 @@ pub async fn list_nodes(
             .collect(),
         next,
     };
-    let bytes = serde_json::to_vec(&page)
+    // About 1.5 KB a node in full: one allocation instead of regrowing.
+    let mut bytes = Vec::with_capacity(256 + page.nodes.len() * 1536);
+    serde_json::to_writer(&mut bytes, &page)
         .map_err(|e| ApiError::bad_request(format!("The nodes could not be encoded: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
