@@ -387,3 +387,47 @@ async fn indicators_round_trip() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn retired_rules_and_patch_wording() {
+    let site = Site::start().await;
+    let node = enrolled(&site, "old", json!({})).await;
+    let path = format!("/v1/nodes/{node}");
+    let patch = |ops: serde_json::Value| site.latest("PATCH", &path, Some(ops));
+    let missing = patch(json!([{"op": "remove", "path": "/properties/prop"}])).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(
+        fault(&missing.body).contains("Reason: can't remove a non-existent object 'prop'"),
+        "{}",
+        fault(&missing.body)
+    );
+    let retired = patch(json!([{"op": "replace", "path": "/retired", "value": true}, {"op": "add", "path": "/retired_reason", "value": "old"}])).await;
+    assert_eq!(retired.body["retired_reason"], "old");
+    let back = patch(json!([{"op": "replace", "path": "/retired", "value": false}])).await;
+    assert_eq!(
+        back.body["retired_reason"],
+        serde_json::Value::Null,
+        "un-retiring clears the reason"
+    );
+    let created = site
+        .call(
+            "POST",
+            "/v1/nodes",
+            Some("1.10"),
+            Some(json!({"driver": "fake-hardware"})),
+        )
+        .await;
+    let available = created.body["uuid"].as_str().unwrap().to_string();
+    let refused = site
+        .latest(
+            "PATCH",
+            &format!("/v1/nodes/{available}"),
+            Some(json!([{"op": "replace", "path": "/retired", "value": true}])),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::CONFLICT,
+        "an available node cannot be retired"
+    );
+}

@@ -111,12 +111,18 @@ pub fn apply(
     Ok(())
 }
 
+/// Ironic's wording: the operation, then the reason in jsonpatch's words
+/// (clients match on "Reason: can't remove a non-existent object").
 fn fail(op: &PatchOp, why: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "Couldn't apply patch '{}' to {}: {why}",
-        op_name(op.op),
-        op.path
-    ))
+    let shown = match &op.value {
+        Some(value) => format!(
+            "[{{'op': '{}', 'path': '{}', 'value': {value}}}]",
+            op_name(op.op),
+            op.path
+        ),
+        None => format!("[{{'op': '{}', 'path': '{}'}}]", op_name(op.op), op.path),
+    };
+    ApiError::bad_request(format!("Couldn't apply patch '{shown}'. Reason: {why}"))
 }
 
 fn op_name(op: Op) -> &'static str {

@@ -380,6 +380,18 @@ pub async fn update(
                     node.uuid, node.provision_state
                 )));
             }
+            if patched.retired && !node.retired && node.provision_state == ProvisionState::Available {
+                return Err(ApiError::conflict(format!(
+                    "Cannot set retired=True on node {} while it is in state \"available\"; manage it first.",
+                    node.uuid
+                )));
+            }
+            if !patched.retired {
+                if patched.retired_reason.is_some() && ops.iter().any(|op| op.root() == "retired_reason") {
+                    return Err(ApiError::bad_request("Cannot set retired_reason without setting retired to true."));
+                }
+                patched.retired_reason = None;
+            }
             if !patched.protected {
                 if patched.protected_reason.is_some() && ops.iter().any(|op| op.root() == "protected_reason") {
                     return Err(ApiError::bad_request("Cannot set protected_reason without setting protected to true."));
