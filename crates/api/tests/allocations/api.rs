@@ -18,10 +18,10 @@ async fn absent_below_1_52() {
     }
     let site = Site::start().await;
     let node = site.free_node("n1", "gold", &[]).await;
-    let get = site.call("GET", "/v1/allocations", "1.51", None).await;
+    let get = site.at("GET", "/v1/allocations", "1.51", None).await;
     assert_eq!(get.status, StatusCode::NOT_FOUND);
     let one = site
-        .call(
+        .at(
             "GET",
             &format!("/v1/allocations/{}", Uuid::new_v4()),
             "1.51",
@@ -30,7 +30,7 @@ async fn absent_below_1_52() {
         .await;
     assert_eq!(one.status, StatusCode::NOT_FOUND);
     let post = site
-        .call(
+        .at(
             "POST",
             "/v1/allocations",
             "1.51",
@@ -43,12 +43,12 @@ async fn absent_below_1_52() {
         "as Ironic answers writes"
     );
     let sub = site
-        .call("GET", "/v1/nodes/n1/allocation", "1.51", None)
+        .at("GET", "/v1/nodes/n1/allocation", "1.51", None)
         .await;
     assert_eq!(sub.status, StatusCode::NOT_FOUND);
-    let shown = site.call("GET", "/v1/nodes/n1", "1.51", None).await;
+    let shown = site.at("GET", "/v1/nodes/n1", "1.51", None).await;
     assert!(shown.body.get("allocation_uuid").is_none());
-    let shown = site.call("GET", "/v1/nodes/n1", V, None).await;
+    let shown = site.at("GET", "/v1/nodes/n1", V, None).await;
     assert_eq!(shown.body["allocation_uuid"], Value::Null);
     assert_eq!(site.node(node.uuid).await.allocation_uuid, None);
 }
@@ -64,7 +64,7 @@ async fn create_show_list_and_delete() {
         .await;
     site.free_node("other", "silver", &[]).await;
     let created = site
-        .call(
+        .at(
             "POST",
             "/v1/allocations",
             V,
@@ -105,17 +105,17 @@ async fn create_show_list_and_delete() {
         Some(uuid.clone())
     );
     assert_eq!(bound.instance_info["traits"], json!(["CUSTOM_GPU"]));
-    let shown = site.call("GET", "/v1/nodes/n1", V, None).await;
+    let shown = site.at("GET", "/v1/nodes/n1", V, None).await;
     assert_eq!(shown.body["allocation_uuid"], json!(uuid));
 
-    let sub = site.call("GET", "/v1/nodes/n1/allocation", V, None).await;
+    let sub = site.at("GET", "/v1/nodes/n1/allocation", V, None).await;
     assert_eq!(sub.body["uuid"], json!(uuid));
     let sub = site
-        .call("GET", "/v1/nodes/n1/allocation?fields=uuid", V, None)
+        .at("GET", "/v1/nodes/n1/allocation?fields=uuid", V, None)
         .await;
     assert_eq!(sub.body.as_object().unwrap().len(), 2, "{}", sub.body);
 
-    let list = site.call("GET", "/v1/allocations", V, None).await;
+    let list = site.at("GET", "/v1/allocations", V, None).await;
     let all = list.body["allocations"].as_array().unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["extra"], json!({"k": "v"}), "lists show every field");
@@ -128,7 +128,7 @@ async fn create_show_list_and_delete() {
         ("node=other", 0),
     ] {
         let got = site
-            .call("GET", &format!("/v1/allocations?{query}"), V, None)
+            .at("GET", &format!("/v1/allocations?{query}"), V, None)
             .await;
         assert_eq!(
             got.body["allocations"].as_array().unwrap().len(),
@@ -136,10 +136,10 @@ async fn create_show_list_and_delete() {
             "{query}"
         );
     }
-    let unknown = site.call("GET", "/v1/allocations?node=nope", V, None).await;
+    let unknown = site.at("GET", "/v1/allocations?node=nope", V, None).await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     let fields = site
-        .call("GET", "/v1/allocations?fields=uuid,node_uuid", V, None)
+        .at("GET", "/v1/allocations?fields=uuid,node_uuid", V, None)
         .await;
     let keys: HashSet<&str> = fields.body["allocations"][0]
         .as_object()
@@ -150,23 +150,23 @@ async fn create_show_list_and_delete() {
     assert_eq!(keys, HashSet::from(["uuid", "node_uuid", "links"]));
     for query in ["fields=owner", "owner=p1"] {
         let got = site
-            .call("GET", &format!("/v1/allocations?{query}"), V, None)
+            .at("GET", &format!("/v1/allocations?{query}"), V, None)
             .await;
         assert_eq!(got.status, StatusCode::NOT_ACCEPTABLE, "{query}");
     }
     let bad_sort = site
-        .call("GET", "/v1/allocations?sort_key=traits", V, None)
+        .at("GET", "/v1/allocations?sort_key=traits", V, None)
         .await;
     assert_eq!(bad_sort.status, StatusCode::BAD_REQUEST);
 
-    let deleted = site.call("DELETE", "/v1/allocations/a1", V, None).await;
+    let deleted = site.at("DELETE", "/v1/allocations/a1", V, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     let freed = site.node(node.uuid).await;
     assert_eq!(freed.instance_uuid, None);
     assert_eq!(freed.allocation_uuid, None);
     assert!(!freed.instance_info.contains_key("traits"));
     let gone = site
-        .call("GET", &format!("/v1/allocations/{uuid}"), V, None)
+        .at("GET", &format!("/v1/allocations/{uuid}"), V, None)
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -174,7 +174,7 @@ async fn create_show_list_and_delete() {
         format!("Allocation {uuid} could not be found.")
     );
     let again = site
-        .call("DELETE", &format!("/v1/allocations/{uuid}"), V, None)
+        .at("DELETE", &format!("/v1/allocations/{uuid}"), V, None)
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
@@ -251,7 +251,7 @@ async fn invalid_requests_name_their_problem() {
     ];
     for (body, status, text) in cases {
         let got = site
-            .call("POST", "/v1/allocations", V, Some(body.clone()))
+            .at("POST", "/v1/allocations", V, Some(body.clone()))
             .await;
         assert_eq!(got.status.as_u16(), status, "{body}: {}", got.body);
         assert!(
@@ -260,14 +260,14 @@ async fn invalid_requests_name_their_problem() {
             fault(&got.body)
         );
     }
-    let list = site.call("GET", "/v1/allocations", V, None).await;
+    let list = site.at("GET", "/v1/allocations", V, None).await;
     assert_eq!(list.body["allocations"], json!([]), "nothing was recorded");
 
     let first = site
         .create(json!({"resource_class": "none", "name": "dup"}))
         .await;
     let dup = site
-        .call(
+        .at(
             "POST",
             "/v1/allocations",
             V,
@@ -280,7 +280,7 @@ async fn invalid_requests_name_their_problem() {
         "An allocation with name dup already exists."
     );
     let same = site
-        .call(
+        .at(
             "POST",
             "/v1/allocations",
             V,
@@ -326,9 +326,7 @@ async fn unsatisfiable_allocations_end_in_error() {
             "{body}"
         );
     }
-    let errors = site
-        .call("GET", "/v1/allocations?state=error", V, None)
-        .await;
+    let errors = site.at("GET", "/v1/allocations?state=error", V, None).await;
     assert_eq!(errors.body["allocations"].as_array().unwrap().len(), 3);
     assert_eq!(site.node(busy.uuid).await.instance_uuid, None);
 }
@@ -380,7 +378,7 @@ async fn removal_waits_for_the_node() {
     site.edit_node(node.uuid, |n| n.provision_state = ProvisionState::Active)
         .await;
     let refused = site
-        .call("DELETE", &format!("/v1/allocations/{uuid}"), V, None)
+        .at("DELETE", &format!("/v1/allocations/{uuid}"), V, None)
         .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(fault(&refused.body).contains("because the node is active"));
@@ -389,16 +387,12 @@ async fn removal_waits_for_the_node() {
         n.target_provision_state = Some(ProvisionState::Active);
     })
     .await;
-    let refused = site
-        .call("DELETE", "/v1/nodes/n1/allocation", V, None)
-        .await;
+    let refused = site.at("DELETE", "/v1/nodes/n1/allocation", V, None).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(fault(&refused.body).contains("where updates are not allowed"));
     site.edit_node(node.uuid, |n| n.reservation = Some("elsewhere".into()))
         .await;
-    let locked = site
-        .call("DELETE", "/v1/nodes/n1/allocation", V, None)
-        .await;
+    let locked = site.at("DELETE", "/v1/nodes/n1/allocation", V, None).await;
     assert_eq!(locked.status, StatusCode::CONFLICT);
     assert!(fault(&locked.body).contains("is locked by host elsewhere"));
     assert_eq!(
@@ -414,29 +408,23 @@ async fn removal_waits_for_the_node() {
         n.maintenance = true;
     })
     .await;
-    let deleted = site
-        .call("DELETE", "/v1/nodes/n1/allocation", V, None)
-        .await;
+    let deleted = site.at("DELETE", "/v1/nodes/n1/allocation", V, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     let freed = site.node(node.uuid).await;
     assert_eq!((freed.instance_uuid, freed.allocation_uuid), (None, None));
-    let none = site.call("GET", "/v1/nodes/n1/allocation", V, None).await;
+    let none = site.at("GET", "/v1/nodes/n1/allocation", V, None).await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
     assert_eq!(fault(&none.body), "Allocation for node n1 was not found");
-    let none = site
-        .call("DELETE", "/v1/nodes/n1/allocation", V, None)
-        .await;
+    let none = site.at("DELETE", "/v1/nodes/n1/allocation", V, None).await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
-    let unknown = site
-        .call("GET", "/v1/nodes/ghost/allocation", V, None)
-        .await;
+    let unknown = site.at("GET", "/v1/nodes/ghost/allocation", V, None).await;
     assert_eq!(
         unknown.status,
         StatusCode::BAD_REQUEST,
         "Ironic reads the node as a filter"
     );
     let unknown = site
-        .call("DELETE", "/v1/nodes/ghost/allocation", V, None)
+        .at("DELETE", "/v1/nodes/ghost/allocation", V, None)
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
@@ -455,13 +443,13 @@ async fn patch_changes_name_and_extra_only() {
     let path = format!("/v1/allocations/{}", created["uuid"].as_str().unwrap());
     let patch = |ops: Value| (path.clone(), ops);
     let (p, ops) = patch(json!([{"op": "replace", "path": "/name", "value": "p2"}]));
-    let old = site.call("PATCH", &p, "1.56", Some(ops.clone())).await;
+    let old = site.at("PATCH", &p, "1.56", Some(ops.clone())).await;
     assert_eq!(old.status, StatusCode::METHOD_NOT_ALLOWED);
-    let ok = site.call("PATCH", &p, "1.57", Some(ops)).await;
+    let ok = site.at("PATCH", &p, "1.57", Some(ops)).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.body["name"], "p2");
     let ok = site
-        .call(
+        .at(
             "PATCH",
             "/v1/allocations/p2",
             "1.57",
@@ -492,7 +480,7 @@ async fn patch_changes_name_and_extra_only() {
         ),
     ] {
         let got = site
-            .call("PATCH", "/v1/allocations/p2", "1.57", Some(ops.clone()))
+            .at("PATCH", "/v1/allocations/p2", "1.57", Some(ops.clone()))
             .await;
         assert_eq!(got.status.as_u16(), status, "{ops}: {}", got.body);
         assert!(
@@ -502,7 +490,7 @@ async fn patch_changes_name_and_extra_only() {
         );
     }
     let cleared = site
-        .call(
+        .at(
             "PATCH",
             "/v1/allocations/p2",
             "1.57",
@@ -529,7 +517,7 @@ async fn backfill_binds_a_deployed_node() {
     .await;
     site.free_node("idle", "gold", &[]).await;
 
-    let post = |body: Value| site.call("POST", "/v1/allocations", "1.58", Some(body));
+    let post = |body: Value| site.at("POST", "/v1/allocations", "1.58", Some(body));
     let missing = post(json!({"node": "ghost"})).await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(fault(&missing.body), "Node ghost could not be found.");
@@ -537,7 +525,7 @@ async fn backfill_binds_a_deployed_node() {
     let unfit = post(json!({"node": "idle", "name": "unfit"})).await;
     assert_eq!(unfit.status, StatusCode::BAD_REQUEST);
     assert!(fault(&unfit.body).contains("Node must be in the \"active\" state"));
-    let kept = site.call("GET", "/v1/allocations/unfit", V, None).await;
+    let kept = site.at("GET", "/v1/allocations/unfit", V, None).await;
     assert_eq!(
         kept.body["state"], "error",
         "Ironic keeps the failed record"
@@ -549,7 +537,7 @@ async fn backfill_binds_a_deployed_node() {
     // As in Ironic the failed record stays, under the node's instance uuid,
     // until it is deleted.
     let path = format!("/v1/allocations/{instance}");
-    let failed = site.call("GET", &path, V, None).await;
+    let failed = site.at("GET", &path, V, None).await;
     assert_eq!(failed.body["state"], "error");
     assert!(
         failed.body["last_error"]
@@ -559,7 +547,7 @@ async fn backfill_binds_a_deployed_node() {
     );
     let blocked = post(json!({"node": "deployed"})).await;
     assert_eq!(blocked.status, StatusCode::CONFLICT);
-    let deleted = site.call("DELETE", &path, V, None).await;
+    let deleted = site.at("DELETE", &path, V, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert_eq!(site.node(deployed.uuid).await.instance_uuid, Some(instance));
 
@@ -600,7 +588,7 @@ async fn owner_restricts_the_choice() {
         ("p3", None),
     ] {
         let created = site
-            .call(
+            .at(
                 "POST",
                 "/v1/allocations",
                 "1.60",
@@ -613,11 +601,11 @@ async fn owner_restricts_the_choice() {
         assert_eq!(done["node_uuid"], json!(node), "{owner}: {done}");
     }
     let mine = site
-        .call("GET", "/v1/allocations?owner=p1", "1.60", None)
+        .at("GET", "/v1/allocations?owner=p1", "1.60", None)
         .await;
     assert_eq!(mine.body["allocations"].as_array().unwrap().len(), 1);
     let hidden = site
-        .call("GET", "/v1/allocations?owner=p1", "1.59", None)
+        .at("GET", "/v1/allocations?owner=p1", "1.59", None)
         .await;
     assert_eq!(hidden.status, StatusCode::NOT_ACCEPTABLE);
 }

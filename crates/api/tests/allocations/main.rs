@@ -7,6 +7,9 @@
 //! 1.52, PATCH 1.57, backfill 1.58, owner 1.60. With the maximum at 1.60 or
 //! more every test runs.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod api;
 mod scheduling;
 mod site;

@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use ferrite_model::Node;
 use serde_json::{Value, json};
 
-use crate::site::{Site, V, call, served};
+use crate::site::{Site, V, send, served};
 
 /// Polls a node until it rests in `state` with no lock held.
 async fn wait_for(site: &Site, node: &str, state: &str) -> Value {
     for _ in 0..400 {
         let got = site
-            .call("GET", &format!("/v1/nodes/{node}"), "latest", None)
+            .at("GET", &format!("/v1/nodes/{node}"), "latest", None)
             .await
             .body;
         if got["provision_state"] == state
@@ -30,7 +30,7 @@ async fn wait_for(site: &Site, node: &str, state: &str) -> Value {
 
 async fn provision(site: &Site, node: &str, target: &str) -> StatusCode {
     let path = format!("/v1/nodes/{node}/states/provision");
-    site.call("PUT", &path, "latest", Some(json!({"target": target})))
+    site.at("PUT", &path, "latest", Some(json!({"target": target})))
         .await
         .status
 }
@@ -42,7 +42,7 @@ async fn tear_down_removes_the_allocation() {
     }
     let site = Site::start().await;
     let body = json!({"driver": "fake-hardware", "name": "life", "resource_class": "gold"});
-    let created = site.call("POST", "/v1/nodes", "latest", Some(body)).await;
+    let created = site.at("POST", "/v1/nodes", "latest", Some(body)).await;
     let node = created.body["uuid"].as_str().unwrap().to_string();
     provision(&site, &node, "manage").await;
     wait_for(&site, &node, "manageable").await;
@@ -60,7 +60,7 @@ async fn tear_down_removes_the_allocation() {
     let active = wait_for(&site, &node, "active").await;
     assert_eq!(active["instance_uuid"], json!(uuid));
     let path = format!("/v1/allocations/{uuid}");
-    let refused = site.call("DELETE", &path, V, None).await;
+    let refused = site.at("DELETE", &path, V, None).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
 
     assert_eq!(
@@ -70,7 +70,7 @@ async fn tear_down_removes_the_allocation() {
     let back = wait_for(&site, &node, "available").await;
     assert_eq!(back["instance_uuid"], Value::Null);
     assert_eq!(back["allocation_uuid"], Value::Null);
-    let gone = site.call("GET", &path, V, None).await;
+    let gone = site.at("GET", &path, V, None).await;
     assert_eq!(
         gone.status,
         StatusCode::NOT_FOUND,
@@ -141,7 +141,7 @@ async fn two_hundred_concurrent_allocations() {
         let router = site.router.clone();
         let body = body.clone();
         posts.push(tokio::spawn(async move {
-            call(&router, "POST", "/v1/allocations", V, Some(body)).await
+            send(&router, "POST", "/v1/allocations", Some(V), Some(body)).await
         }));
     }
     let mut uuids = Vec::new();
@@ -153,7 +153,7 @@ async fn two_hundred_concurrent_allocations() {
 
     let mut by_uuid: HashMap<String, Value> = HashMap::new();
     for _ in 0..1200 {
-        let list = site.call("GET", "/v1/allocations", V, None).await;
+        let list = site.at("GET", "/v1/allocations", V, None).await;
         let all = list.body["allocations"].as_array().unwrap().clone();
         if all.len() == 200 && all.iter().all(|a| a["state"] != "allocating") {
             by_uuid = all
@@ -230,11 +230,11 @@ async fn two_hundred_concurrent_allocations() {
     for uuid in uuids {
         let router = site.router.clone();
         deletes.push(tokio::spawn(async move {
-            call(
+            send(
                 &router,
                 "DELETE",
                 &format!("/v1/allocations/{uuid}"),
-                V,
+                Some(V),
                 None,
             )
             .await
@@ -266,7 +266,7 @@ async fn oversubscribed_nodes_are_never_shared() {
         let router = site.router.clone();
         posts.push(tokio::spawn(async move {
             let body = json!({"resource_class": "gold"});
-            call(&router, "POST", "/v1/allocations", V, Some(body)).await
+            send(&router, "POST", "/v1/allocations", Some(V), Some(body)).await
         }));
     }
     let mut uuids = Vec::new();

@@ -16,6 +16,7 @@ use tower::ServiceExt;
 /// The site under test; the temp dir lives as long as it does.
 pub struct Site {
     pub router: Router,
+    pub store: Store,
     pub conductor: Arc<Conductor>,
     _dir: tempfile::TempDir,
 }
@@ -38,7 +39,7 @@ impl Site {
         };
         let conductor = Conductor::start(store.clone(), config).await.unwrap();
         let app = App {
-            store,
+            store: store.clone(),
             conductor: conductor.clone(),
             auth: Auth::NoAuth,
             public_url: None,
@@ -46,6 +47,7 @@ impl Site {
         };
         Site {
             router: router(app),
+            store,
             conductor,
             _dir: dir,
         }
@@ -59,38 +61,7 @@ impl Site {
         version: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "ferrite.test");
-        if let Some(v) = version {
-            request = request.header("X-OpenStack-Ironic-API-Version", v);
-        }
-        let body = match body {
-            Some(b) => Body::from(b.to_string()),
-            None => Body::empty(),
-        };
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
-            .await
-            .unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        send(&self.router, method, path, version, body).await
     }
 
     pub async fn latest(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
@@ -143,4 +114,46 @@ pub fn fault(body: &Value) -> String {
         .or(inner["description"].as_str())
         .unwrap()
         .to_string()
+}
+
+/// Sends one request through `router` (usable from spawned tasks, which
+/// cannot borrow the site).
+pub async fn send(
+    router: &Router,
+    method: &str,
+    path: &str,
+    version: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "ferrite.test");
+    if let Some(v) = version {
+        request = request.header("X-OpenStack-Ironic-API-Version", v);
+    }
+    let body = match body {
+        Some(b) => Body::from(b.to_string()),
+        None => Body::empty(),
+    };
+    let response = router
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
