@@ -4,7 +4,7 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::response::Response;
 use ferrite_model::fields::{CHASSIS_DEFAULT_LIST, CHASSIS_FIELDS};
 use ferrite_model::{Chassis, Node};
-use ferrite_store::{Filter, ListQuery};
+use ferrite_store::Filter;
 use serde_json::{Map, Value, json};
 
 use super::crud::{self, Change, Resource};
@@ -42,11 +42,7 @@ impl Resource for Chassis {
         if change != Change::Delete {
             return Ok(());
         }
-        let query = ListQuery {
-            filters: vec![Filter::Eq("chassis_uuid".into(), json!(chassis.uuid))],
-            ..ListQuery::default()
-        };
-        if app.store.count::<Node>(&query).await? > 0 {
+        if crud::has_children::<Node>(app, "chassis_uuid", chassis.uuid).await? {
             return Err(ApiError::bad_request(format!(
                 "Chassis {} contains nodes.",
                 chassis.uuid

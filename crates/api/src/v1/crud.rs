@@ -365,6 +365,16 @@ pub async fn of_node<R: Resource, const DETAIL: bool>(
     .await
 }
 
+/// Whether any `D` still points at `uuid` through `field` (deletes of a
+/// parent are refused while it has children).
+pub async fn has_children<D: Document>(app: &App, field: &str, uuid: Uuid) -> ApiResult<bool> {
+    let query = ferrite_store::ListQuery {
+        filters: vec![Filter::Eq(field.into(), json!(uuid))],
+        ..ferrite_store::ListQuery::default()
+    };
+    Ok(app.store.count::<D>(&query).await? > 0)
+}
+
 /// Checks that a referenced node exists (400 when not, as Ironic does).
 pub async fn node_exists(app: &App, uuid: Uuid) -> ApiResult<ferrite_model::Node> {
     app.store

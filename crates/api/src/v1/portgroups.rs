@@ -6,7 +6,7 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use ferrite_model::fields::{PORTGROUP_DEFAULT_LIST, PORTGROUP_FIELDS};
 use ferrite_model::ident::normalize_mac;
 use ferrite_model::{Port, Portgroup};
-use ferrite_store::{Filter, ListQuery};
+use ferrite_store::Filter;
 use serde_json::{Map, Value, json};
 
 use super::crud::{self, Change, Resource, node_exists, node_filter};
@@ -76,11 +76,7 @@ impl Resource for Portgroup {
         if change != Change::Delete {
             return Ok(());
         }
-        let query = ListQuery {
-            filters: vec![Filter::Eq("portgroup_uuid".into(), json!(group.uuid))],
-            ..ListQuery::default()
-        };
-        if app.store.count::<Port>(&query).await? > 0 {
+        if crud::has_children::<Port>(app, "portgroup_uuid", group.uuid).await? {
             return Err(ApiError::conflict(format!(
                 "Cannot complete the requested action because portgroup {} contains ports.",
                 group.uuid

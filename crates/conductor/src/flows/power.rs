@@ -79,6 +79,31 @@ pub(crate) async fn change_power(
     }
 }
 
+/// Ends a management change: when it worked, records its effect and
+/// clears `last_error` as the lock is released; otherwise reports
+/// `failure` with the driver's reason.
+async fn finish<F>(
+    lock: &mut Locked,
+    result: Result<(), String>,
+    record: F,
+    failure: String,
+) -> Result<(), FlowError>
+where
+    F: FnOnce(&mut ferrite_model::Node) + Send + 'static,
+{
+    match result {
+        Ok(()) => {
+            lock.release(move |n, _| {
+                record(n);
+                n.last_error = None;
+                Ok(())
+            })
+            .await
+        }
+        Err(e) => report_failure(lock, format!("{failure}: {e}")).await,
+    }
+}
+
 /// Switches the boot mode and records it in `boot_mode`.
 pub(crate) async fn boot_mode(lock: &mut Locked, mode: String) -> Result<(), FlowError> {
     let result = match driver_for(lock, &[K::Management]).await {
@@ -89,17 +114,8 @@ pub(crate) async fn boot_mode(lock: &mut Locked, mode: String) -> Result<(), Flo
             .map_err(|e| e.to_string()),
         Err(msg) => Err(msg),
     };
-    match result {
-        Ok(()) => {
-            lock.release(move |n, _| {
-                n.boot_mode = Some(mode);
-                n.last_error = None;
-                Ok(())
-            })
-            .await
-        }
-        Err(e) => report_failure(lock, format!("Failed to set the boot mode to {mode}: {e}")).await,
-    }
+    let failure = format!("Failed to set the boot mode to {mode}");
+    finish(lock, result, move |n| n.boot_mode = Some(mode), failure).await
 }
 
 /// Turns secure boot on or off and records it in `secure_boot`.
@@ -112,19 +128,14 @@ pub(crate) async fn secure_boot(lock: &mut Locked, enabled: bool) -> Result<(), 
             .map_err(|e| e.to_string()),
         Err(msg) => Err(msg),
     };
-    match result {
-        Ok(()) => {
-            lock.release(move |n, _| {
-                n.secure_boot = Some(enabled);
-                n.last_error = None;
-                Ok(())
-            })
-            .await
-        }
-        Err(e) => {
-            report_failure(lock, format!("Failed to set secure boot to {enabled}: {e}")).await
-        }
-    }
+    let failure = format!("Failed to set secure boot to {enabled}");
+    finish(
+        lock,
+        result,
+        move |n| n.secure_boot = Some(enabled),
+        failure,
+    )
+    .await
 }
 
 /// Starts or stops the console and records `console_enabled`.
@@ -142,18 +153,9 @@ pub(crate) async fn console(lock: &mut Locked, enabled: bool) -> Result<(), Flow
             .map_err(|e| e.to_string()),
         Err(msg) => Err(msg),
     };
-    match result {
-        Ok(()) => {
-            lock.release(move |n, _| {
-                n.console_enabled = enabled;
-                n.last_error = None;
-                Ok(())
-            })
-            .await
-        }
-        Err(e) => {
-            let what = if enabled { "start" } else { "stop" };
-            report_failure(lock, format!("Failed to {what} the console: {e}")).await
-        }
-    }
+    let failure = format!(
+        "Failed to {} the console",
+        if enabled { "start" } else { "stop" }
+    );
+    finish(lock, result, move |n| n.console_enabled = enabled, failure).await
 }
