@@ -2,6 +2,7 @@
 //! command line, load the configuration, set up logging, and hand over to
 //! the subcommand.
 
+mod allocator;
 mod config;
 mod logging;
 mod serve;
@@ -45,6 +46,7 @@ enum DbCommand {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

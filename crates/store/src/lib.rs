@@ -181,6 +181,14 @@ impl Store {
         self.db.list(query).await
     }
 
+    /// Lists documents matching `query` as stored: one JSON array of the
+    /// documents, in order. For readers that only render what they list
+    /// (the API's node lists), where decoding every document into its type
+    /// would cost more than the rendering itself.
+    pub async fn list_json<D: Document>(&self, query: &ListQuery) -> Result<String, StoreError> {
+        self.db.list_json::<D>(query).await
+    }
+
     /// Counts documents matching the filters of `query`.
     pub async fn count<D: Document>(&self, query: &ListQuery) -> Result<u64, StoreError> {
         self.db.count::<D>(query).await

@@ -8,6 +8,7 @@ pub mod deploy_templates;
 pub mod drivers;
 pub mod events;
 pub mod node_ctx;
+pub mod node_doc;
 pub mod node_management;
 pub mod node_schema;
 pub mod node_states;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
+use super::node_doc::{MaskedRaw, Missing, StoredNode, Verbatim, stored_text};
 use crate::protocol::{ApiVersion, BaseUrl};
 
 /// What is shown in place of a secret.
@@ -134,11 +135,11 @@ impl Shown {
 
 /// A node as one client sees it; serializes straight from the stored
 /// node, so listing thousands builds no intermediate JSON trees.
-pub struct NodeOut<'a> {
-    pub node: &'a Node,
-    pub shown: &'a Shown,
-    pub base: &'a BaseUrl,
-    pub conductor: &'a str,
+pub(crate) struct NodeOut<'a> {
+    pub(crate) node: &'a StoredNode<'a>,
+    pub(crate) shown: &'a Shown,
+    pub(crate) base: &'a BaseUrl,
+    pub(crate) conductor: &'a str,
 }
 
 impl Serialize for NodeOut<'_> {
@@ -147,37 +148,46 @@ impl Serialize for NodeOut<'_> {
         let v = self.shown.version.0;
         let mut map = serializer.serialize_map(None)?;
         macro_rules! field {
-            ($name:literal, $value:expr) => {
+            ($name:expr, $value:expr) => {
                 if self.shown.flags[const { position(NODE_FIELDS, $name) }] {
                     map.serialize_entry($name, $value)?;
                 }
             };
         }
+        // A field shown exactly as stored (absent: its default).
+        macro_rules! raw {
+            ($name:ident) => {
+                raw!($name, Null)
+            };
+            ($name:ident, $missing:ident) => {
+                field!(stringify!($name), &Verbatim(n.$name, Missing::$missing))
+            };
+        }
         field!("uuid", &n.uuid);
         field!("created_at", &Time(Some(&n.created_at)));
         field!("updated_at", &Time(n.updated_at.as_ref()));
-        field!("automated_clean", &n.automated_clean);
-        field!("bios_interface", &n.bios_interface);
-        field!("boot_interface", &n.boot_interface);
-        field!("boot_mode", &n.boot_mode);
-        field!("chassis_uuid", &n.chassis_uuid);
-        field!("clean_step", &n.clean_step);
+        raw!(automated_clean);
+        raw!(bios_interface);
+        raw!(boot_interface);
+        raw!(boot_mode);
+        raw!(chassis_uuid);
+        raw!(clean_step, EmptyDict);
         field!("conductor", self.conductor);
-        field!("conductor_group", &n.conductor_group);
-        field!("console_enabled", &n.console_enabled);
-        field!("console_interface", &n.console_interface);
-        field!("deploy_interface", &n.deploy_interface);
-        field!("deploy_step", &n.deploy_step);
-        field!("description", &n.description);
-        field!("disable_power_off", &n.disable_power_off);
-        field!("driver", &n.driver);
-        field!("driver_info", &Masked(&n.driver_info));
-        field!("driver_internal_info", &Masked(&n.driver_internal_info));
-        field!("extra", &n.extra);
-        field!("fault", &n.fault);
-        field!("firmware_interface", &n.firmware_interface);
-        field!("health", &n.health);
-        field!("inspect_interface", &n.inspect_interface);
+        raw!(conductor_group, EmptyString);
+        raw!(console_enabled, False);
+        raw!(console_interface);
+        raw!(deploy_interface);
+        raw!(deploy_step, EmptyDict);
+        raw!(description);
+        raw!(disable_power_off, False);
+        raw!(driver);
+        field!("driver_info", &MaskedRaw(n.driver_info));
+        field!("driver_internal_info", &MaskedRaw(n.driver_internal_info));
+        raw!(extra, EmptyDict);
+        raw!(fault);
+        raw!(firmware_interface);
+        raw!(health);
+        raw!(inspect_interface);
         field!(
             "inspection_finished_at",
             &Time(n.inspection_finished_at.as_ref())
@@ -186,49 +196,49 @@ impl Serialize for NodeOut<'_> {
             "inspection_started_at",
             &Time(n.inspection_started_at.as_ref())
         );
-        field!("instance_info", &Masked(&n.instance_info));
-        field!("instance_name", &n.instance_name);
-        field!("instance_uuid", &n.instance_uuid);
-        field!("last_error", &n.last_error);
-        field!("lessee", &n.lessee);
-        field!("maintenance", &n.maintenance);
-        field!("maintenance_reason", &n.maintenance_reason);
-        field!("management_interface", &n.management_interface);
-        field!("name", &n.name);
-        field!("network_data", &n.network_data);
-        field!("network_interface", &n.network_interface);
-        field!("owner", &n.owner);
-        field!("parent_node", &n.parent_node);
-        field!("power_interface", &n.power_interface);
-        field!("power_state", &n.power_state);
-        field!("properties", &n.properties);
-        field!("protected", &n.protected);
-        field!("protected_reason", &n.protected_reason);
+        field!("instance_info", &MaskedRaw(n.instance_info));
+        raw!(instance_name);
+        raw!(instance_uuid);
+        raw!(last_error);
+        raw!(lessee);
+        raw!(maintenance, False);
+        raw!(maintenance_reason);
+        raw!(management_interface);
+        raw!(name);
+        raw!(network_data, EmptyDict);
+        raw!(network_interface);
+        raw!(owner);
+        raw!(parent_node);
+        raw!(power_interface);
+        raw!(power_state);
+        raw!(properties, EmptyDict);
+        raw!(protected, False);
+        raw!(protected_reason);
         field!("provision_state", &n.provision_state.for_version(v));
         field!(
             "provision_updated_at",
             &Time(n.provision_updated_at.as_ref())
         );
-        field!("raid_config", &n.raid_config);
-        field!("raid_interface", &n.raid_interface);
-        field!("rescue_interface", &n.rescue_interface);
-        field!("reservation", &n.reservation);
-        field!("resource_class", &n.resource_class);
-        field!("retired", &n.retired);
-        field!("retired_reason", &n.retired_reason);
-        field!("secure_boot", &n.secure_boot);
-        field!("service_step", &n.service_step);
-        field!("shard", &n.shard);
-        field!("storage_interface", &n.storage_interface);
-        field!("target_power_state", &n.target_power_state);
+        raw!(raid_config, EmptyDict);
+        raw!(raid_interface);
+        raw!(rescue_interface);
+        raw!(reservation);
+        raw!(resource_class);
+        raw!(retired, False);
+        raw!(retired_reason);
+        raw!(secure_boot);
+        raw!(service_step, EmptyDict);
+        raw!(shard);
+        raw!(storage_interface);
+        raw!(target_power_state);
         field!(
             "target_provision_state",
             &n.target_provision_state.and_then(|s| s.for_version(v))
         );
-        field!("target_raid_config", &n.target_raid_config);
-        field!("traits", &n.traits);
-        field!("vendor_interface", &n.vendor_interface);
-        field!("allocation_uuid", &n.allocation_uuid);
+        raw!(target_raid_config, EmptyDict);
+        raw!(traits, EmptyList);
+        raw!(vendor_interface);
+        raw!(allocation_uuid);
         let path = format!("nodes/{}", n.uuid);
         let base = self.base.0.as_str();
         map.serialize_entry("links", &Links { base, path: &path })?;
@@ -266,8 +276,12 @@ pub fn render(
     view: View<'_>,
 ) -> Value {
     let shown = Shown::new(version, view);
+    let text = stored_text(node);
+    let Ok(stored) = serde_json::from_str::<StoredNode<'_>>(&text) else {
+        return Value::Null;
+    };
     serde_json::to_value(NodeOut {
-        node,
+        node: &stored,
         shown: &shown,
         base,
         conductor,
@@ -389,5 +403,49 @@ mod tests {
         expected.sort();
         assert_eq!(keys, expected);
         assert_eq!(all["created_at"], json!("1970-01-01T00:00:00.000000+00:00"));
+    }
+
+    #[test]
+    fn stored_values_are_shown_as_stored() {
+        let mut node = Node {
+            driver: "fake-hardware".into(),
+            name: Some("n-\"1\"\u{e9}".into()),
+            traits: vec!["CUSTOM_A".into()],
+            maintenance: true,
+            conductor_group: "g1".into(),
+            owner: Some("p".into()),
+            ..Node::default()
+        };
+        node.extra
+            .insert("k".into(), json!({"nested": [1, "two\n"]}));
+        node.instance_info
+            .insert("configdrive".into(), json!("secret-ish"));
+        node.instance_info
+            .insert("image_source".into(), json!("http://i"));
+        let shown = render(
+            &node,
+            ApiVersion(Version(1, 999)),
+            &base(),
+            "c",
+            View::Detail,
+        );
+        let stored = serde_json::to_value(&node).unwrap();
+        for spec in NODE_FIELDS {
+            let plain = !matches!(
+                spec.name,
+                "conductor"
+                    | "provision_state"
+                    | "instance_info"
+                    | "driver_info"
+                    | "driver_internal_info"
+            ) && !spec.name.ends_with("_at");
+            if plain {
+                assert_eq!(shown[spec.name], stored[spec.name], "{}", spec.name);
+            }
+        }
+        assert_eq!(
+            shown["instance_info"],
+            json!({"configdrive": MASK, "image_source": "http://i"})
+        );
     }
 }

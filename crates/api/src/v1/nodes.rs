@@ -7,10 +7,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use ferrite_model::fields::{NODE_FIELDS, find};
 use ferrite_model::{Chassis, Node, ProvisionState};
-use ferrite_store::{Filter, Ident};
+use ferrite_store::{Filter, Ident, StoreError};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::node_doc::StoredNode;
 use super::node_schema::{
     CREATE_KEYS, INTERFACE_FIELDS, check_versions, initial_state, reset_interfaces, validate,
 };
@@ -113,10 +114,12 @@ pub async fn list_nodes(
     }
     scope.extend(filters(&params, version)?);
     let conductor = app.conductor.hostname().to_string();
-    let nodes: Vec<Node> = match params.get("conductor") {
-        Some(host) if host != conductor => Vec::new(),
-        _ => app.store.list(&list.query(scope)).await?,
+    let text = match params.get("conductor") {
+        Some(host) if host != conductor => "[]".to_owned(),
+        _ => app.store.list_json::<Node>(&list.query(scope)).await?,
     };
+    let nodes: Vec<StoredNode<'_>> =
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("node page: {e}")))?;
     let view = match (&list.fields, detail_path || list.detail) {
         (Some(fields), _) => View::Only(fields),
         (None, true) => View::Detail,

@@ -206,15 +206,18 @@ impl Sqlite {
     }
 
     pub(crate) async fn list<D: Document>(&self, q: &ListQuery) -> Result<Vec<D>, StoreError> {
+        decode_page(&self.list_json::<D>(q).await?)
+    }
+
+    pub(crate) async fn list_json<D: Document>(&self, q: &ListQuery) -> Result<String, StoreError> {
         let t = table::<D>()?;
         let src = Source::Docs(t);
         let marker = self.marker(src, t.kind, q).await?;
         let sql = query::list(src, q, marker);
         // One row holds the whole page as a JSON array (see `query::list`).
-        let page: String = sqlx::query_scalar_with(&sql.text, arguments(sql.args)?)
+        Ok(sqlx::query_scalar_with(&sql.text, arguments(sql.args)?)
             .fetch_one(&self.read)
-            .await?;
-        decode_page(&page)
+            .await?)
     }
 
     pub(crate) async fn count<D: Document>(&self, q: &ListQuery) -> Result<u64, StoreError> {

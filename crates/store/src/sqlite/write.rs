@@ -43,7 +43,6 @@ pub(crate) fn decode<D: Document>(text: &str) -> Result<D, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", D::KIND)))
 }
 
-/// Decodes a page of documents stored as one JSON array.
 /// Decodes a page of documents stored as one JSON array. Large pages are
 /// decoded on two threads: the array is first split into its documents
 /// (a scan, no decoding), then each half decoded on its own core.
