@@ -16,6 +16,7 @@ pub mod fake;
 pub mod interfaces;
 pub mod noop;
 pub mod raid;
+pub mod redfish;
 
 pub use driver::{Driver, node_interface, node_interface_mut, resolve_interface};
 pub use error::DriverError;
@@ -139,7 +140,7 @@ impl HardwareType {
 
 /// Every hardware type this build offers.
 pub fn registry() -> Vec<HardwareType> {
-    vec![fake_hardware()]
+    vec![fake_hardware(), redfish::hardware_type()]
 }
 
 /// `fake-hardware`: every interface simulated, for tests, demos and
@@ -204,7 +205,7 @@ mod registry_tests {
     #[test]
     fn fake_hardware_matches_ironic() {
         let types = registry();
-        assert_eq!(types.len(), 1);
+        assert_eq!(types.len(), 2);
         let hw = &types[0];
         assert_eq!(hw.name, "fake-hardware");
         assert_eq!(hw.interfaces.len(), InterfaceKind::ALL.len());
