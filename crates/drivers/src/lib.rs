@@ -4,9 +4,10 @@
 //! `InterfaceKind` and `registry()` are fixed.
 //!
 //! The interface traits live in [`interfaces`]; a node's [`Driver`] is
-//! built from its hardware type and `<kind>_interface` fields. Only
-//! `fake-hardware` exists so far; `redfish` and `ipmi` will add their own
-//! implementations behind the same traits.
+//! built from its hardware type and `<kind>_interface` fields.
+//! `fake-hardware` simulates everything; `redfish` drives real BMCs
+//! ([`redfish`]); `ipmi` will add its own implementations behind the same
+//! traits.
 
 use serde::Serialize;
 

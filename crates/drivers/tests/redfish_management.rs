@@ -28,7 +28,10 @@ async fn boot_device_once_and_persistent() {
     let Ok(update) = d.management.set_boot_device(&n, "pxe", false).await else {
         panic!("set pxe once")
     };
-    assert_eq!(update.driver_internal_info.get(BOOT_DEVICE_KEY), Some(&Value::Null));
+    assert_eq!(
+        update.driver_internal_info.get(BOOT_DEVICE_KEY),
+        Some(&Value::Null)
+    );
     update.apply(&mut n);
     let Ok(now) = d.management.get_boot_device(&n).await else {
         panic!("get")
@@ -65,16 +68,25 @@ async fn boot_mode_and_secure_boot() {
     let sushy = Sushy::start();
     let n = sushy.node(1);
     let d = driver(&n);
-    assert_eq!(d.management.get_boot_mode(&n).await, Ok(Some("uefi".into())));
+    assert_eq!(
+        d.management.get_boot_mode(&n).await,
+        Ok(Some("uefi".into()))
+    );
     assert_eq!(d.management.set_boot_mode(&n, "bios").await, Ok(()));
-    assert_eq!(d.management.get_boot_mode(&n).await, Ok(Some("bios".into())));
+    assert_eq!(
+        d.management.get_boot_mode(&n).await,
+        Ok(Some("bios".into()))
+    );
     // Secure boot needs UEFI.
     assert!(matches!(
         d.management.set_secure_boot(&n, true).await,
         Err(DriverError::InvalidParameter(_))
     ));
     assert_eq!(d.management.set_boot_mode(&n, "uefi").await, Ok(()));
-    assert_eq!(d.management.get_boot_mode(&n).await, Ok(Some("uefi".into())));
+    assert_eq!(
+        d.management.get_boot_mode(&n).await,
+        Ok(Some("uefi".into()))
+    );
     assert!(matches!(
         d.management.set_boot_mode(&n, "efi").await,
         Err(DriverError::InvalidParameter(_))
@@ -142,7 +154,9 @@ async fn virtual_media_insert_and_eject() {
     // Inserting again replaces the image (eject first).
     let second = format!("{images}/other.iso");
     assert_eq!(
-        d.management.attach_virtual_media(&n, "cdrom", &second).await,
+        d.management
+            .attach_virtual_media(&n, "cdrom", &second)
+            .await,
         Ok(())
     );
     assert_eq!(cd(&n).await.image.as_deref(), Some(second.as_str()));
@@ -219,8 +233,9 @@ async fn bios_is_reported_missing_by_the_fake_driver() {
     let n = sushy.node(6);
     let d = driver(&n);
     assert_eq!(d.bios.name(), "redfish");
-    let Err(DriverError::Unsupported(msg)) =
-        ferrite_drivers::redfish::bios::RedfishBios.get_settings(&n).await
+    let Err(DriverError::Unsupported(msg)) = ferrite_drivers::redfish::bios::RedfishBios
+        .get_settings(&n)
+        .await
     else {
         panic!("the fake driver has a Bios resource now")
     };

@@ -218,6 +218,15 @@ fn retryable_status(status: StatusCode) -> bool {
         && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED
 }
 
+/// Whether a failure may pass if the request is tried again.
+fn is_transient(e: &BmcError) -> bool {
+    match e {
+        BmcError::Connect { .. } | BmcError::Timeout { .. } => true,
+        BmcError::Http { status, .. } => StatusCode::from_u16(*status).is_ok_and(retryable_status),
+        _ => false,
+    }
+}
+
 /// What one attempt produced.
 enum Attempt {
     Answer {
@@ -530,7 +539,19 @@ impl BmcClient for HttpBmcClient {
         let mut attempt = 0u32;
         let mut relogged = false;
         loop {
-            let auth = self.current_auth().await?;
+            let auth = match self.current_auth().await {
+                Ok(auth) => auth,
+                // A login that failed for a passing reason is retried like
+                // any request; refused credentials are final.
+                Err(e) if is_transient(&e) && attempt < self.options.max_retries => {
+                    let delay = self.backoff(attempt);
+                    attempt += 1;
+                    warn!(bmc = %self.address, attempt, error = %e, "retrying BMC login");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let error = match self.send(method, path, body, &auth).await {
                 Attempt::Answer {
                     status,

@@ -269,7 +269,7 @@ pub async fn read_inventory(
             .or(summary.logical_processor_count)
             .or(summary.count),
         sockets: (!cpus.is_empty())
-            .then(|| cpus.len() as u32)
+            .then_some(cpus.len() as u32)
             .or(summary.count),
         architecture: cpus.iter().find_map(|p| cpu_arch(p)).map(str::to_string),
         model_name: cpus.iter().find_map(|p| p.model.clone()).or(summary.model),
