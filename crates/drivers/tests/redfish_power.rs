@@ -129,6 +129,15 @@ async fn single_system_discovery_needs_a_system_id_when_there_are_many() {
         driver(&bare).power.get_power_state(&bare).await,
         Ok(PowerState::Off)
     );
+    // By name: the emulator redirects (307) to the UUID, on the same host.
+    let named = node_with(json!({
+        "redfish_address": sushy.address,
+        "redfish_system_id": "/redfish/v1/Systems/node-5",
+    }));
+    assert_eq!(
+        driver(&named).power.get_power_state(&named).await,
+        Ok(PowerState::Off)
+    );
     let missing = node_with(json!({
         "redfish_address": sushy.address,
         "redfish_system_id": "/redfish/v1/Systems/no-such-system",

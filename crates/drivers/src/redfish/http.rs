@@ -245,6 +245,21 @@ impl HttpBmcClient {
             .connect_timeout(options.connect_timeout)
             .pool_max_idle_per_host(options.max_concurrent_requests.max(1))
             .pool_idle_timeout(Duration::from_secs(60))
+            // Redirects are followed only within the BMC (sushy-tools sends
+            // 307s from system names to UUIDs): reqwest strips Authorization
+            // on a cross-host redirect but not X-Auth-Token.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_origin = attempt.previous().last().is_some_and(|prev| {
+                    prev.scheme() == attempt.url().scheme()
+                        && prev.host_str() == attempt.url().host_str()
+                        && prev.port_or_known_default() == attempt.url().port_or_known_default()
+                });
+                if same_origin && attempt.previous().len() < 5 {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
             .user_agent(concat!("ferrite/", env!("CARGO_PKG_VERSION")));
         match &config.verify_ca {
             VerifyCa::System => {}
