@@ -10,8 +10,8 @@ use crate::fake::*;
 use crate::interfaces::*;
 use crate::noop::{Disabled, Noop, Unimplemented};
 use crate::redfish::{
-    bios::RedfishBios, inspect::RedfishInspect, management::RedfishManagement, power::RedfishPower,
-    vendor::RedfishVendor,
+    bios::RedfishBios, firmware::RedfishFirmware, inspect::RedfishInspect,
+    management::RedfishManagement, power::RedfishPower, vendor::RedfishVendor,
 };
 use crate::{DriverError, HardwareType, InterfaceKind, registry};
 
@@ -158,6 +158,7 @@ impl Driver {
             firmware: match pick(K::Firmware)? {
                 "fake" => Arc::new(FakeFirmware),
                 "no-firmware" => disabled(K::Firmware, "no-firmware"),
+                "redfish" => Arc::new(RedfishFirmware),
                 other => todo(K::Firmware, other),
             },
             inspect: match pick(K::Inspect)? {

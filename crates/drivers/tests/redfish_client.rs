@@ -32,6 +32,7 @@ struct Bmc {
     pending: Value,
     bios_resets: u32,
     resets: Vec<String>,
+    updates: Vec<Value>,
 }
 
 type Shared = Arc<Mutex<Bmc>>;
@@ -59,6 +60,7 @@ async fn root() -> Response {
         json!({
             "SessionService": {"@odata.id": "/redfish/v1/SessionService"},
             "Systems": {"@odata.id": "/redfish/v1/Systems"},
+            "UpdateService": {"@odata.id": "/redfish/v1/UpdateService"},
             "Links": {"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}}
         }),
     )
@@ -120,6 +122,7 @@ async fn system(State(s): State<Shared>, headers: HeaderMap) -> Response {
             "MemorySummary": {"TotalSystemMemoryGiB": 32},
             "Processors": {"@odata.id": "/redfish/v1/Systems/1/Processors"},
             "Bios": {"@odata.id": "/redfish/v1/Systems/1/Bios"},
+            "Links": {"ManagedBy": [{"@odata.id": "/redfish/v1/Managers/bmc"}]},
             "Actions": {"#ComputerSystem.Reset": {
                 "target": "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset"}}
         }),
@@ -207,6 +210,31 @@ async fn bios_reset(State(s): State<Shared>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+async fn update_service() -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"Actions": {"#UpdateService.SimpleUpdate": {
+            "target": "/redfish/v1/UpdateService/Actions/SimpleUpdate"}}}),
+    )
+}
+
+async fn simple_update(State(s): State<Shared>, axum::Json(body): axum::Json<Value>) -> Response {
+    lock(&s).updates.push(body);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "Location",
+        axum::http::HeaderValue::from_static("/redfish/v1/TaskService/Tasks/1"),
+    );
+    (StatusCode::ACCEPTED, headers).into_response()
+}
+
+async fn task() -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"TaskState": "Completed", "TaskStatus": "OK"}),
+    )
+}
+
 async fn missing(State(s): State<Shared>) -> Response {
     lock(&s).missing_gets += 1;
     json_response(StatusCode::NOT_FOUND, json!({"error": {"message": "nope"}}))
@@ -235,6 +263,12 @@ async fn start() -> (Shared, String) {
             "/redfish/v1/Systems/1/Bios/Actions/Bios.ResetBios",
             post(bios_reset),
         )
+        .route("/redfish/v1/UpdateService", get(update_service))
+        .route(
+            "/redfish/v1/UpdateService/Actions/SimpleUpdate",
+            post(simple_update),
+        )
+        .route("/redfish/v1/TaskService/Tasks/1", get(task))
         .fallback(missing)
         .with_state(shared.clone());
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
@@ -437,4 +471,52 @@ async fn inspection_counts_cpus_and_memory() {
     assert_eq!(p.get("cpu_arch"), Some(&json!("x86_64")));
     assert_eq!(p.get("memory_mb"), Some(&json!(32768)));
     assert!(!p.contains_key("local_gb"), "no disks known: {p:?}");
+}
+
+#[tokio::test]
+async fn firmware_updates_use_simple_update_and_follow_the_task() {
+    let (bmc, address) = start().await;
+    let n = node(&address, "session");
+    let d = driver(&n);
+    assert_eq!(d.firmware.name(), "redfish");
+    let mut args = Dict::new();
+    args.insert(
+        "settings".into(),
+        json!([
+            {"component": "bios", "url": "http://127.0.0.1/bios.bin"},
+            {"component": "bmc", "url": "http://127.0.0.1/bmc.bin"}
+        ]),
+    );
+    let out = d
+        .execute_step(
+            &n,
+            StepPhase::Clean,
+            InterfaceKind::Firmware,
+            "update",
+            &args,
+        )
+        .await;
+    assert!(matches!(out, Ok(StepOutcome::Done(_))), "{out:?}");
+    let updates = lock(&bmc).updates.clone();
+    assert_eq!(
+        updates,
+        vec![
+            json!({"ImageURI": "http://127.0.0.1/bios.bin", "Targets": ["/redfish/v1/Systems/1"]}),
+            json!({"ImageURI": "http://127.0.0.1/bmc.bin", "Targets": ["/redfish/v1/Managers/bmc"]}),
+        ]
+    );
+    args.insert("settings".into(), json!([{"component": "nic", "url": "x"}]));
+    let bad = d
+        .execute_step(
+            &n,
+            StepPhase::Clean,
+            InterfaceKind::Firmware,
+            "update",
+            &args,
+        )
+        .await;
+    assert!(
+        matches!(bad, Err(DriverError::InvalidParameter(_))),
+        "{bad:?}"
+    );
 }

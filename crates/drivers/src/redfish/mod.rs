@@ -10,7 +10,7 @@
 //! - [`resources`]: the Redfish documents we read, as lenient serde types;
 //! - [`config`]: `driver_info` parsed and checked ([`RedfishConfig`]);
 //! - one module per interface kind ([`power`], [`management`], [`vmedia`],
-//!   [`bios`], [`inspect`], [`vendor`]).
+//!   [`bios`], [`inspect`], [`firmware`], [`vendor`]).
 //!
 //! Why not nv-redfish (DESIGN.md names it as the preferred crate): it is
 //! published (0.22) and maintained, but it generates its model from the DMTF
@@ -24,6 +24,7 @@
 pub mod bios;
 pub mod client;
 pub mod config;
+pub mod firmware;
 pub mod http;
 pub mod inspect;
 pub mod management;
@@ -137,7 +138,7 @@ pub fn hardware_type() -> HardwareType {
                 ],
             ),
             (K::Deploy, "direct", vec!["direct", "ramdisk"]),
-            (K::Firmware, "no-firmware", vec!["redfish", "no-firmware"]),
+            (K::Firmware, "redfish", vec!["redfish", "no-firmware"]),
             (
                 K::Inspect,
                 "redfish",
@@ -203,6 +204,7 @@ mod tests {
             InterfaceKind::Management,
             InterfaceKind::Bios,
             InterfaceKind::Inspect,
+            InterfaceKind::Firmware,
             InterfaceKind::Vendor,
         ] {
             assert_eq!(d.interface(kind).name(), "redfish", "{kind:?}");
