@@ -9,6 +9,10 @@ use ferrite_model::{Dict, Node};
 use crate::fake::*;
 use crate::interfaces::*;
 use crate::noop::{Disabled, Noop, Unimplemented};
+use crate::redfish::{
+    bios::RedfishBios, firmware::RedfishFirmware, inspect::RedfishInspect,
+    management::RedfishManagement, power::RedfishPower, vendor::RedfishVendor,
+};
 use crate::{DriverError, HardwareType, InterfaceKind, registry};
 
 /// Every interface of one node, ready to use.
@@ -135,6 +139,7 @@ impl Driver {
             bios: match pick(K::Bios)? {
                 "fake" => Arc::new(FakeBios::new(d)),
                 "no-bios" => disabled(K::Bios, "no-bios"),
+                "redfish" => Arc::new(RedfishBios),
                 other => todo(K::Bios, other),
             },
             boot: match pick(K::Boot)? {
@@ -153,15 +158,18 @@ impl Driver {
             firmware: match pick(K::Firmware)? {
                 "fake" => Arc::new(FakeFirmware),
                 "no-firmware" => disabled(K::Firmware, "no-firmware"),
+                "redfish" => Arc::new(RedfishFirmware),
                 other => todo(K::Firmware, other),
             },
             inspect: match pick(K::Inspect)? {
                 "fake" => Arc::new(FakeInspect::new(d)),
                 "no-inspect" => disabled(K::Inspect, "no-inspect"),
+                "redfish" => Arc::new(RedfishInspect),
                 other => todo(K::Inspect, other),
             },
             management: match pick(K::Management)? {
                 "fake" => Arc::new(FakeManagement::new(d)),
+                "redfish" => Arc::new(RedfishManagement),
                 other => todo(K::Management, other),
             },
             network: match pick(K::Network)? {
@@ -173,6 +181,7 @@ impl Driver {
             },
             power: match pick(K::Power)? {
                 "fake" => Arc::new(FakePower::new(d)),
+                "redfish" => Arc::new(RedfishPower),
                 other => todo(K::Power, other),
             },
             raid: match pick(K::Raid)? {
@@ -196,6 +205,7 @@ impl Driver {
             vendor: match pick(K::Vendor)? {
                 "fake" => Arc::new(FakeVendor { delays: d }),
                 "no-vendor" => disabled(K::Vendor, "no-vendor"),
+                "redfish" => Arc::new(RedfishVendor),
                 other => todo(K::Vendor, other),
             },
         })

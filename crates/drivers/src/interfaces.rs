@@ -271,6 +271,32 @@ pub trait ManagementInterface: Interface {
     async fn set_secure_boot(&self, _node: &Node, _enabled: bool) -> Result<(), DriverError> {
         Err(unsupported(self, "setting secure boot"))
     }
+    /// The boot mode (`uefi` or `bios`) the BMC reports, if it tells.
+    async fn get_boot_mode(&self, _node: &Node) -> Result<Option<String>, DriverError> {
+        Err(unsupported(self, "reading the boot mode"))
+    }
+    /// Whether UEFI secure boot is on, if the BMC tells.
+    async fn get_secure_boot(&self, _node: &Node) -> Result<Option<bool>, DriverError> {
+        Err(unsupported(self, "reading secure boot"))
+    }
+    /// Inserts the image at `image_url` into the virtual `device_type`
+    /// (`cdrom`, `floppy`, `dvd`, `usb`) drive (`/v1/nodes/{node}/vmedia`).
+    async fn attach_virtual_media(
+        &self,
+        _node: &Node,
+        _device_type: &str,
+        _image_url: &str,
+    ) -> Result<(), DriverError> {
+        Err(unsupported(self, "virtual media"))
+    }
+    /// Ejects virtual media of the given types (all types when empty).
+    async fn detach_virtual_media(
+        &self,
+        _node: &Node,
+        _device_types: &[String],
+    ) -> Result<(), DriverError> {
+        Err(unsupported(self, "virtual media"))
+    }
     /// Sends a non-maskable interrupt to the machine.
     async fn inject_nmi(&self, _node: &Node) -> Result<(), DriverError> {
         Err(unsupported(self, "injecting an NMI"))

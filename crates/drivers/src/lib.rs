@@ -4,9 +4,10 @@
 //! `InterfaceKind` and `registry()` are fixed.
 //!
 //! The interface traits live in [`interfaces`]; a node's [`Driver`] is
-//! built from its hardware type and `<kind>_interface` fields. Only
-//! `fake-hardware` exists so far; `redfish` and `ipmi` will add their own
-//! implementations behind the same traits.
+//! built from its hardware type and `<kind>_interface` fields.
+//! `fake-hardware` simulates everything; `redfish` drives real BMCs
+//! ([`redfish`]); `ipmi` will add its own implementations behind the same
+//! traits.
 
 use serde::Serialize;
 
@@ -16,6 +17,7 @@ pub mod fake;
 pub mod interfaces;
 pub mod noop;
 pub mod raid;
+pub mod redfish;
 
 pub use driver::{Driver, node_interface, node_interface_mut, resolve_interface};
 pub use error::DriverError;
@@ -139,7 +141,7 @@ impl HardwareType {
 
 /// Every hardware type this build offers.
 pub fn registry() -> Vec<HardwareType> {
-    vec![fake_hardware()]
+    vec![fake_hardware(), redfish::hardware_type()]
 }
 
 /// `fake-hardware`: every interface simulated, for tests, demos and
@@ -204,7 +206,7 @@ mod registry_tests {
     #[test]
     fn fake_hardware_matches_ironic() {
         let types = registry();
-        assert_eq!(types.len(), 1);
+        assert_eq!(types.len(), 2);
         let hw = &types[0];
         assert_eq!(hw.name, "fake-hardware");
         assert_eq!(hw.interfaces.len(), InterfaceKind::ALL.len());
