@@ -46,6 +46,21 @@ async fn node_fields_appear_at_their_version() {
         ("automated_clean", 47),
         ("protected", 48),
         ("conductor", 49),
+        ("owner", 50),
+        ("description", 51),
+        ("allocation_uuid", 52),
+        ("retired", 61),
+        ("lessee", 65),
+        ("network_data", 66),
+        ("boot_mode", 75),
+        ("secure_boot", 75),
+        ("shard", 82),
+        ("parent_node", 83),
+        ("firmware_interface", 86),
+        ("service_step", 87),
+        ("disable_power_off", 95),
+        ("instance_name", 104),
+        ("health", 109),
     ];
     let uuid = created.body["uuid"].as_str().unwrap().to_string();
     for (field, minor) in table {
@@ -116,6 +131,11 @@ async fn endpoints_appear_at_their_version() {
         ("/v1/conductors", 49),
         ("/v1/nodes/ep/management/indicators", 63),
         ("/v1/nodes/ep/management/indicators/led-0@system", 63),
+        ("/v1/nodes/ep/history", 78),
+        ("/v1/shards", 82),
+        ("/v1/nodes/ep/children", 83),
+        ("/v1/nodes/ep/firmware", 86),
+        ("/v1/nodes/ep/vmedia", 93),
     ];
     for (path, minor) in table {
         if minor > MAX_VERSION.1 {
@@ -253,6 +273,14 @@ async fn query_parameters_appear_at_their_version() {
         ("/v1/nodes?lessee=x", 65),
         ("/v1/nodes/qp/bios?detail=true", 74),
         ("/v1/drivers?fields=name", 77),
+        ("/v1/nodes?shard=a,b", 82),
+        ("/v1/nodes?sharded=true", 82),
+        ("/v1/ports?shard=a", 82),
+        ("/v1/nodes?include_children=true", 83),
+        ("/v1/ports?conductor_groups=g", 99),
+        ("/v1/portgroups?conductor_groups=g", 99),
+        ("/v1/portgroups?shard=a", 106),
+        ("/v1/nodes?instance_name=x", 104),
     ];
     for (path, minor) in table {
         if minor > MAX_VERSION.1 {
@@ -284,6 +312,8 @@ async fn the_v1_document_links_resources_from_their_version() {
         ("conductors", 49),
         ("allocations", 52),
         ("deploy_templates", 55),
+        ("shards", 82),
+        ("continue_inspection", 84),
     ] {
         if minor > MAX_VERSION.1 {
             continue;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ferrite_drivers::{
     Driver, DriverError, InterfaceKind as K, NodeUpdate, node_interface_mut, resolve_interface,
 };
-use ferrite_model::Node;
+use ferrite_model::{Dict, Node};
 use ferrite_store::{Ident, StoreError};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -90,6 +90,38 @@ pub(crate) async fn handle(
                         .set_boot_device(&node, &device, persistent)
                         .await?;
                     Ok((update, json!({})))
+                }
+            })
+            .await
+        }
+        DriverCall::AttachVirtualMedia {
+            device_type,
+            image_url,
+        } => {
+            with_lock(engine, uuid, move |node| {
+                let management = driver.management.clone();
+                async move {
+                    management
+                        .attach_virtual_media(&node, &device_type, &image_url)
+                        .await?;
+                    let mut attached = attached_media(&node);
+                    attached.insert(device_type, json!(image_url));
+                    Ok((record_media(attached), json!({})))
+                }
+            })
+            .await
+        }
+        DriverCall::DetachVirtualMedia { device_types } => {
+            with_lock(engine, uuid, move |node| {
+                let management = driver.management.clone();
+                async move {
+                    management
+                        .detach_virtual_media(&node, &device_types)
+                        .await?;
+                    let mut attached = attached_media(&node);
+                    attached
+                        .retain(|kind, _| !device_types.is_empty() && !device_types.contains(kind));
+                    Ok((record_media(attached), json!({})))
                 }
             })
             .await
@@ -301,4 +333,27 @@ async fn vendor_passthru(
             .map_err(from_driver)?
     };
     Ok(json!({"async": spec.is_async, "return": result}))
+}
+
+/// The virtual media recorded on `node` as attached.
+fn attached_media(node: &Node) -> Dict {
+    node.driver_internal_info
+        .get(crate::VIRTUAL_MEDIA_KEY)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The update that records `attached` (removing the key when empty).
+fn record_media(attached: Dict) -> NodeUpdate {
+    let mut update = NodeUpdate::default();
+    let value = if attached.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(attached)
+    };
+    update
+        .driver_internal_info
+        .insert(crate::VIRTUAL_MEDIA_KEY.into(), value);
+    update
 }

@@ -91,6 +91,15 @@ pub enum DriverCall {
     GetIndicator { indicator: String },
     /// Sets the indicator `name@component` to `state`.
     SetIndicator { indicator: String, state: String },
+    /// Inserts `image_url` into the virtual `device_type` drive; takes the
+    /// node's lock and records what is attached (see
+    /// [`VIRTUAL_MEDIA_KEY`]).
+    AttachVirtualMedia {
+        device_type: String,
+        image_url: String,
+    },
+    /// Ejects the virtual media of these types (all when empty).
+    DetachVirtualMedia { device_types: Vec<String> },
     /// `{name: {http_methods, async, description, attach,
     /// require_exclusive_lock}}` of the node's vendor interface.
     VendorMethods,
@@ -102,6 +111,10 @@ pub enum DriverCall {
         args: Value,
     },
 }
+
+/// `driver_internal_info` key of the virtual media Ferrite attached:
+/// `{device_type: image_url}`, read by `GET /v1/nodes/{n}/vmedia`.
+pub const VIRTUAL_MEDIA_KEY: &str = "virtual_media";
 
 /// Why a driver call failed; the API maps these to HTTP codes.
 #[derive(Debug, thiserror::Error)]

@@ -121,6 +121,24 @@ impl Interface for FakeManagement {
 
 #[async_trait]
 impl ManagementInterface for FakeManagement {
+    /// The fake server has a virtual drive that takes any image.
+    async fn attach_virtual_media(
+        &self,
+        _node: &Node,
+        _device_type: &str,
+        _image_url: &str,
+    ) -> Result<(), DriverError> {
+        sleep_secs(self.delays.management_delay).await;
+        Ok(())
+    }
+    async fn detach_virtual_media(
+        &self,
+        _node: &Node,
+        _device_types: &[String],
+    ) -> Result<(), DriverError> {
+        sleep_secs(self.delays.management_delay).await;
+        Ok(())
+    }
     async fn get_boot_device(&self, node: &Node) -> Result<BootDevice, DriverError> {
         let stored = node.driver_internal_info.get(FAKE_BOOT_DEVICE_KEY);
         let device = stored
@@ -417,9 +435,23 @@ impl Interface for FakeInspect {
 
 #[async_trait]
 impl InspectInterface for FakeInspect {
-    async fn inspect_hardware(&self, _node: &Node) -> Result<StepOutcome, DriverError> {
+    /// Reports an inventory made of what the node's properties claim (the
+    /// fake server has no other hardware to describe), so the inventory
+    /// path is exercised end to end without a BMC.
+    async fn inspect_hardware(&self, node: &Node) -> Result<StepOutcome, DriverError> {
         sleep_secs(self.delays.inspect_delay).await;
-        Ok(StepOutcome::Done(NodeUpdate::default()))
+        let prop = |key: &str| node.properties.get(key).cloned().unwrap_or(Value::Null);
+        let inventory = serde_json::json!({
+            "cpu": {"count": prop("cpus"), "architecture": prop("cpu_arch")},
+            "memory": {"physical_mb": prop("memory_mb")},
+            "disks": [{"name": "/dev/fake0", "size_gb": prop("local_gb")}],
+            "interfaces": [],
+            "system_vendor": {"manufacturer": "Ferrite", "product_name": "fake-hardware"},
+        });
+        Ok(StepOutcome::Done(NodeUpdate {
+            inventory: Some(inventory),
+            ..NodeUpdate::default()
+        }))
     }
 }
 

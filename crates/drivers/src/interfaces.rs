@@ -108,6 +108,10 @@ pub struct NodeUpdate {
     pub properties: Dict,
     /// The RAID configuration now on the node.
     pub raid_config: Option<Dict>,
+    /// A hardware inventory found by inspection; the conductor keeps it as
+    /// the node's inventory record (`/v1/nodes/{n}/inventory`), not on the
+    /// node itself.
+    pub inventory: Option<Value>,
 }
 
 fn merge_dict(into: &mut Dict, from: &Dict) {
@@ -143,6 +147,9 @@ impl NodeUpdate {
     pub fn merge(&mut self, later: NodeUpdate) {
         if later.power_state.is_some() {
             self.power_state = later.power_state;
+        }
+        if later.inventory.is_some() {
+            self.inventory = later.inventory;
         }
         for (k, v) in later.driver_internal_info {
             self.driver_internal_info.insert(k, v);

@@ -187,6 +187,24 @@ pub const PORTGROUP_FIELDS: &[FieldSpec] = &[
 /// Columns of `GET /v1/portgroups` without `fields` or `detail`.
 pub const PORTGROUP_DEFAULT_LIST: &[&str] = &["uuid", "address", "name"];
 
+/// A node history entry's fields (reference §1.6.4, API 1.78).
+pub const HISTORY_FIELDS: &[FieldSpec] = &[
+    g("uuid", 78, RO, true),
+    g("created_at", 78, RO, true),
+    g("severity", 78, RO, true),
+    g("event", 78, RO, false),
+    g("event_type", 78, RO, true),
+    g("conductor", 78, RO, true),
+    g("user", 78, RO, true),
+    g("project", 113, RO, true),
+    g("state", 115, RO, true),
+    g("target_provision_state", 115, RO, true),
+    g("duration_seconds", 115, RO, true),
+];
+
+/// Columns of a node's history without `fields` or `detail`.
+pub const HISTORY_DEFAULT_LIST: &[&str] = &["uuid", "created_at", "severity", "event"];
+
 /// The volume connector's fields (reference §1.6.14).
 pub const VOLUME_CONNECTOR_FIELDS: &[FieldSpec] = &[
     g("uuid", 32, CO, true),

@@ -5,6 +5,7 @@
 pub mod allocation;
 pub mod deploy_template;
 pub mod fields;
+pub mod history;
 pub mod ident;
 pub mod intent;
 pub mod node;
@@ -12,14 +13,17 @@ pub mod port;
 pub mod portgroup;
 pub mod power;
 pub mod provision;
+pub mod records;
 pub mod version;
 
 pub use allocation::{Allocation, AllocationState};
 pub use deploy_template::DeployTemplate;
+pub use history::{HistoryMark, NodeHistory};
 pub use intent::{Intent, ProvisionArgs};
 pub use node::{Dict, Node};
 pub use port::{Chassis, Conductor, Port};
 pub use portgroup::{Portgroup, VolumeConnector, VolumeTarget};
 pub use power::{PowerState, PowerTarget};
 pub use provision::{Event, ProvisionState, Verb};
+pub use records::{FirmwareComponent, NodeInventory};
 pub use version::{MAX_VERSION, MIN_VERSION, Version};

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use ferrite_model::{
-    Allocation, Chassis, DeployTemplate, Node, Port, Portgroup, VolumeConnector, VolumeTarget,
+    Allocation, Chassis, DeployTemplate, FirmwareComponent, HistoryMark, Node, NodeHistory,
+    NodeInventory, Port, Portgroup, VolumeConnector, VolumeTarget,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -12,6 +13,44 @@ use crate::Document;
 
 impl Document for Node {
     const KIND: &'static str = "Node";
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+    }
+    fn history_mark(&self) -> Option<HistoryMark> {
+        Some(Node::history_mark(self))
+    }
+    fn history_since(&self, before: &HistoryMark, at: DateTime<Utc>) -> Vec<NodeHistory> {
+        Node::history_since(self, before, at)
+    }
+}
+
+/// One per node, keyed by the node's uuid.
+impl Document for NodeInventory {
+    const KIND: &'static str = "Node inventory";
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+    }
+}
+
+impl Document for FirmwareComponent {
+    const KIND: &'static str = "Firmware component";
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+    }
+}
+
+/// KIND is Ironic's wording of the resource in "could not be found".
+impl Document for NodeHistory {
+    const KIND: &'static str = "Node history record";
     fn uuid(&self) -> Uuid {
         self.uuid
     }

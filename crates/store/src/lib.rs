@@ -84,6 +84,20 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static
     fn uuid(&self) -> Uuid;
     /// Lets the store stamp every durable change, so callers cannot forget.
     fn set_updated_at(&mut self, at: chrono::DateTime<chrono::Utc>);
+    /// What history is derived from, taken before a change; `None` for
+    /// kinds that keep no history (all but nodes).
+    fn history_mark(&self) -> Option<ferrite_model::HistoryMark> {
+        None
+    }
+    /// The history entries a change from `before` adds, written by the
+    /// store in the change's own transaction.
+    fn history_since(
+        &self,
+        _before: &ferrite_model::HistoryMark,
+        _at: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<ferrite_model::NodeHistory> {
+        Vec::new()
+    }
 }
 
 /// One condition of a list query on a document field (top-level key).
@@ -101,6 +115,9 @@ pub enum Filter {
     Contains(String, String),
     /// `owner` or `lessee` equals the project.
     OwnerOrLessee(String),
+    /// The document's `node_uuid` names a node that matches the filter:
+    /// ports and portgroups listed by their node's shard or group.
+    OfNodes(Box<Filter>),
 }
 
 /// A page request: filters, ordering and paging.
@@ -171,6 +188,12 @@ impl Store {
         self.db.insert(doc).await
     }
 
+    /// Stores `doc` whole: replaces the document with its uuid, or inserts
+    /// it. For records a driver reports afresh each time (an inventory).
+    pub async fn put<D: Document>(&self, doc: D) -> Result<D, StoreError> {
+        self.db.put(doc).await
+    }
+
     /// Reads one document by uuid or (for nodes) name.
     pub async fn get<D: Document>(&self, ident: &Ident) -> Result<D, StoreError> {
         self.db.get(ident).await
@@ -192,6 +215,16 @@ impl Store {
     /// Counts documents matching the filters of `query`.
     pub async fn count<D: Document>(&self, query: &ListQuery) -> Result<u64, StoreError> {
         self.db.count::<D>(query).await
+    }
+
+    /// How many documents of each distinct value of `field` match `query`
+    /// (null included), most numerous first: `/v1/shards` and the like.
+    pub async fn count_by<D: Document>(
+        &self,
+        field: &str,
+        query: &ListQuery,
+    ) -> Result<Vec<(Value, u64)>, StoreError> {
+        self.db.count_by::<D>(field, query).await
     }
 
     /// Read-modify-write of one document in one transaction on the single

@@ -100,7 +100,10 @@ impl Authenticator {
 /// documents and the ramdisk's endpoints, which check agent tokens instead.
 fn is_public(path: &str) -> bool {
     let rest = path.strip_prefix("/v1").unwrap_or(path);
-    matches!(path, "/" | "/v1" | "/v1/") || rest == "/lookup" || rest.starts_with("/heartbeat/")
+    matches!(path, "/" | "/v1" | "/v1/")
+        || rest == "/lookup"
+        || rest == "/continue_inspection"
+        || rest.starts_with("/heartbeat/")
 }
 
 /// Removes a trailing slash and, below 1.91, a `.json` suffix on the last

@@ -65,6 +65,16 @@ pub trait Resource: Document + Default + Clone {
     /// resources hold none, hence the no-op default.
     fn redact(_shown: &mut Value) {}
 
+    /// Turns create-only conveniences of the body into stored fields
+    /// before validation (a port's `node_ident`). Most have none.
+    fn prepare(
+        _app: &App,
+        _map: &mut Map<String, Value>,
+        _version: ApiVersion,
+    ) -> impl Future<Output = ApiResult<()>> + Send {
+        async { Ok(()) }
+    }
+
     /// Refuses changes that the state of related resources forbids.
     fn before_change(
         _app: &App,
@@ -160,6 +170,7 @@ pub async fn create<R: Resource>(
     );
     map.insert("created_at".into(), json!(Utc::now()));
     map.insert("updated_at".into(), Value::Null);
+    R::prepare(&app, &mut map, version).await?;
     let doc = R::validate(map)?;
     R::check_refs(&app, &doc).await?;
     R::before_change(&app, &doc, Change::Create).await?;
@@ -373,6 +384,33 @@ pub async fn has_children<D: Document>(app: &App, field: &str, uuid: Uuid) -> Ap
         ..ferrite_store::ListQuery::default()
     };
     Ok(app.store.count::<D>(&query).await? > 0)
+}
+
+/// `shard=` (from `shard_since`) and `conductor_groups=` (1.99) filters of
+/// ports and portgroups: those of nodes in the given shards or groups.
+pub fn by_node_placement(
+    params: &Params,
+    version: ApiVersion,
+    shard_since: u32,
+) -> ApiResult<Vec<Filter>> {
+    params.gate("shard", version, shard_since)?;
+    params.gate("conductor_groups", version, 99)?;
+    let mut out = Vec::new();
+    if let Some(shards) = params.get("shard") {
+        let values = super::nodes::list_values(shards);
+        out.push(Filter::OfNodes(Box::new(Filter::In(
+            "shard".into(),
+            values,
+        ))));
+    }
+    if let Some(groups) = params.get("conductor_groups") {
+        let values = super::nodes::list_values(&groups.to_ascii_lowercase());
+        out.push(Filter::OfNodes(Box::new(Filter::In(
+            "conductor_group".into(),
+            values,
+        ))));
+    }
+    Ok(out)
 }
 
 /// Checks that a referenced node exists (400 when not, as Ironic does).

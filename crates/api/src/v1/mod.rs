@@ -7,9 +7,12 @@ pub mod crud;
 pub mod deploy_templates;
 pub mod drivers;
 pub mod events;
+pub mod inspection;
 pub mod node_ctx;
 pub mod node_doc;
+pub mod node_history;
 pub mod node_management;
+pub mod node_records;
 pub mod node_schema;
 pub mod node_states;
 pub mod node_view;
@@ -146,6 +149,22 @@ pub fn routes() -> Router<App> {
         .route(
             "/drivers/{name}/vendor_passthru",
             axum::routing::any(vendor::driver_call),
+        )
+        .route("/nodes/{node}/inventory", get(node_records::inventory))
+        .route("/nodes/{node}/children", get(node_records::children))
+        .route("/nodes/{node}/firmware", get(node_records::firmware))
+        .route(
+            "/nodes/{node}/vmedia",
+            get(node_records::get_vmedia)
+                .post(node_records::attach_vmedia)
+                .delete(node_records::detach_vmedia),
+        )
+        .route("/shards", get(node_records::shards))
+        .route("/nodes/{node}/history", get(node_history::list))
+        .route("/nodes/{node}/history/{entry}", get(node_history::show))
+        .route(
+            "/continue_inspection",
+            axum::routing::post(inspection::continue_inspection),
         )
         .route("/lookup", get(ramdisk::lookup))
         .route("/heartbeat/{node}", axum::routing::post(ramdisk::heartbeat))

@@ -88,10 +88,38 @@ fn filters(params: &Params, version: ApiVersion) -> ApiResult<Vec<Filter>> {
     for key in ["shard", "sharded"] {
         params.gate(key, version, 82)?;
     }
+    if let Some(shards) = params.get("shard") {
+        out.push(Filter::In("shard".into(), list_values(shards)));
+    }
+    if let Some(sharded) = params.bool("sharded")? {
+        out.push(Filter::IsNull("shard".into(), !sharded));
+    }
     for key in ["include_children", "parent_node"] {
         params.gate(key, version, 83)?;
     }
+    match params.get("parent_node") {
+        Some(parent) => {
+            let uuid = Uuid::parse_str(parent).map_err(|_| {
+                ApiError::bad_request(format!("Invalid UUID for parent_node: '{parent}'"))
+            })?;
+            out.push(Filter::Eq("parent_node".into(), json!(uuid)));
+        }
+        // From 1.83 child nodes are listed only when asked for.
+        None if version.at_least(83) && params.bool("include_children")? != Some(true) => {
+            out.push(Filter::IsNull("parent_node".into(), true));
+        }
+        None => {}
+    }
     Ok(out)
+}
+
+/// The values of a comma-separated list parameter (`shard=a,b`).
+pub fn list_values(raw: &str) -> Vec<Value> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| json!(v))
+        .collect()
 }
 
 /// Lists nodes, optionally restricted (e.g. to a chassis), with the
@@ -232,6 +260,18 @@ async fn check_chassis(app: &App, chassis: Option<Uuid>) -> ApiResult<()> {
     Ok(())
 }
 
+/// A node whose `instance_info.display_name` is set by a patch takes it as
+/// its `instance_name` when it has none (Nova sets the display name; the
+/// field of 1.104 makes it queryable). An explicit name is never replaced.
+fn name_instance_from_display_name(node: &mut Node, ops: &[patch::PatchOp]) {
+    if node.instance_name.is_some() || !ops.iter().any(|op| op.root() == "instance_info") {
+        return;
+    }
+    if let Some(Value::String(name)) = node.instance_info.get("display_name") {
+        node.instance_name = Some(name.clone());
+    }
+}
+
 /// `POST /v1/nodes`.
 pub async fn create(
     State(app): State<App>,
@@ -370,6 +410,7 @@ pub async fn update(
                 reset_interfaces(&mut doc, &kept);
             }
             let mut patched = validate(doc, &types)?;
+            name_instance_from_display_name(&mut patched, &ops);
             if patched.uuid != node.uuid {
                 return Err(ApiError::bad_request("The uuid of a node cannot be changed."));
             }

@@ -9,7 +9,7 @@ use ferrite_model::{Port, Portgroup};
 use ferrite_store::Filter;
 use serde_json::{Map, Value, json};
 
-use super::crud::{self, Change, Resource, node_exists, node_filter};
+use super::crud::{self, Change, Resource, by_node_placement, node_exists, node_filter};
 use super::schema::Doc;
 use crate::App;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, Params};
@@ -67,8 +67,7 @@ impl Resource for Portgroup {
             let mac = normalize_mac(address).unwrap_or_else(|| address.to_ascii_lowercase());
             out.push(Filter::Eq("address".into(), json!(mac)));
         }
-        params.gate("conductor_groups", version, 99)?;
-        params.gate("shard", version, 106)?;
+        out.extend(by_node_placement(params, version, 106)?);
         Ok(out)
     }
 

@@ -6,7 +6,7 @@ use ferrite_model::{Port, Portgroup, ProvisionState};
 use ferrite_store::{Filter, Ident};
 use serde_json::{Map, Value, json};
 
-use super::crud::{self, Change, Resource, node_exists, node_filter};
+use super::crud::{self, Change, Resource, by_node_placement, node_exists, node_filter};
 use super::schema::Doc;
 use crate::App;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, Params};
@@ -18,6 +18,10 @@ const LLC_KEYS: &[&str] = &[
     "switch_info",
     "hostname",
     "network_type",
+    // OVN VTEP switches (1.90); Ironic dropped them again at 1.105, Ferrite
+    // keeps accepting what was stored meanwhile.
+    "vtep-logical-switch",
+    "vtep-physical-switch",
 ];
 
 impl Resource for Port {
@@ -41,6 +45,7 @@ impl Resource for Port {
         "vendor",
         "category",
         "available_for_dynamic_portgroup",
+        "node_ident",
     ];
     const SINCE: u32 = 1;
     const NAMES_SINCE: Option<u32> = Some(88);
@@ -76,6 +81,47 @@ impl Resource for Port {
         doc.decode()
     }
 
+    /// `node_ident` (1.94) names the node by UUID or name instead of
+    /// `node_uuid`.
+    async fn prepare(
+        app: &App,
+        map: &mut Map<String, Value>,
+        version: ApiVersion,
+    ) -> ApiResult<()> {
+        let Some(ident) = map.remove("node_ident") else {
+            return Ok(());
+        };
+        if !version.at_least(94) {
+            return Err(ApiError::not_acceptable(
+                "The field node_ident requires API version 1.94 or later.",
+            ));
+        }
+        let Value::String(ident) = ident else {
+            return Err(ApiError::bad_request(
+                "Invalid node_ident: expected a node UUID or name.",
+            ));
+        };
+        let node: ferrite_model::Node = app
+            .store
+            .get(&Ident::parse(&ident))
+            .await
+            .map_err(|_| ApiError::bad_request(format!("Node {ident} could not be found.")))?;
+        match map.get("node_uuid") {
+            // The defaults carry a nil node_uuid; only one the client gave counts.
+            Some(Value::String(given))
+                if *given != node.uuid.to_string() && *given != uuid::Uuid::nil().to_string() =>
+            {
+                Err(ApiError::bad_request(format!(
+                    "node_uuid {given} and node_ident {ident} name different nodes."
+                )))
+            }
+            _ => {
+                map.insert("node_uuid".into(), json!(node.uuid));
+                Ok(())
+            }
+        }
+    }
+
     async fn check_refs(app: &App, port: &Self) -> ApiResult<()> {
         node_exists(app, port.node_uuid).await?;
         if let Some(pg) = port.portgroup_uuid {
@@ -105,6 +151,7 @@ impl Resource for Port {
         if let Some(text) = params.get("description_contains") {
             out.push(Filter::Contains("description".into(), text.to_string()));
         }
+        out.extend(by_node_placement(params, version, 82)?);
         Ok(out)
     }
 

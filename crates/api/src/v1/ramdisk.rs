@@ -83,22 +83,7 @@ pub async fn lookup(
     let not_found = || ApiError::not_found("Node could not be found.");
     let uuid = match node_uuid {
         Some(uuid) => uuid,
-        None => {
-            let query = ListQuery {
-                filters: vec![Filter::In(
-                    "address".into(),
-                    macs.iter().map(|m| json!(m)).collect(),
-                )],
-                ..ListQuery::default()
-            };
-            let ports: Vec<Port> = app.store.list(&query).await?;
-            let mut owners: Vec<_> = ports.iter().map(|p| p.node_uuid).collect();
-            owners.dedup();
-            match owners.as_slice() {
-                [one] => *one,
-                _ => return Err(not_found()),
-            }
-        }
+        None => node_by_macs(&app, &macs).await?,
     };
     let (node, token) = app
         .store
@@ -108,13 +93,7 @@ pub async fn lookup(
                 if !lookup_allowed(node.provision_state) {
                     return Err(ApiError::not_found("Node could not be found."));
                 }
-                if node.driver_internal_info.contains_key(TOKEN_KEY) {
-                    return Ok(None);
-                }
-                let token = new_token();
-                node.driver_internal_info
-                    .insert(TOKEN_KEY.into(), json!(token));
-                Ok(Some(token))
+                Ok(issue_token(node))
             },
         )
         .await
@@ -125,7 +104,44 @@ pub async fn lookup(
                 e
             }
         })?;
-    Ok(Json(json!({
+    Ok(Json(lookup_body(&node, token, &base)))
+}
+
+/// The node whose ports carry `macs` (all of one node), else 404.
+pub(crate) async fn node_by_macs(app: &App, macs: &[String]) -> ApiResult<uuid::Uuid> {
+    let query = ListQuery {
+        filters: vec![Filter::In(
+            "address".into(),
+            macs.iter().map(|m| json!(m)).collect(),
+        )],
+        ..ListQuery::default()
+    };
+    let ports: Vec<Port> = app.store.list(&query).await?;
+    let mut owners: Vec<_> = ports.iter().map(|p| p.node_uuid).collect();
+    owners.sort();
+    owners.dedup();
+    match owners.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(ApiError::not_found("Node could not be found.")),
+    }
+}
+
+/// Gives `node` an agent token unless it has one; the token, when new.
+pub(crate) fn issue_token(node: &mut Node) -> Option<String> {
+    if node.driver_internal_info.contains_key(TOKEN_KEY) {
+        return None;
+    }
+    let token = new_token();
+    node.driver_internal_info
+        .insert(TOKEN_KEY.into(), json!(token));
+    Some(token)
+}
+
+/// What lookup answers (and continue_inspection from 1.84): the node's
+/// deploy-relevant fields, and the agent's configuration with its token
+/// the first time only.
+pub(crate) fn lookup_body(node: &Node, token: Option<String>, base: &BaseUrl) -> Value {
+    json!({
         "node": {
             "uuid": node.uuid,
             "properties": node.properties,
@@ -138,7 +154,7 @@ pub async fn lookup(
             "agent_token": token.unwrap_or_else(|| super::node_view::MASK.to_string()),
             "agent_token_required": true,
         },
-    })))
+    })
 }
 
 /// `POST /v1/heartbeat/{node}`: 202 once the token checks out.

@@ -57,6 +57,8 @@ pub async fn v1(base: BaseUrl, Extension(version): Extension<ApiVersion>) -> Jso
         ("allocations", 52),
         ("events", 54),
         ("deploy_templates", 55),
+        ("shards", 82),
+        ("continue_inspection", 84),
     ] {
         if version.at_least(since) {
             doc.insert(resource.into(), resource_links(&base, resource));

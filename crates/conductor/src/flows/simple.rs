@@ -41,7 +41,10 @@ pub(crate) async fn inspect(lock: &mut Locked) -> Result<(), FlowError> {
     })
     .await?;
     match driver.inspect.inspect_hardware(&lock.node).await {
-        Ok(StepOutcome::Done(update)) => {
+        Ok(StepOutcome::Done(mut update)) => {
+            if let Some(inventory) = update.inventory.take() {
+                keep_inventory(lock, inventory).await?;
+            }
             succeed(lock, Event::Done, move |n| {
                 update.apply(n);
                 n.inspection_finished_at = Some(chrono::Utc::now());
@@ -57,6 +60,19 @@ pub(crate) async fn inspect(lock: &mut Locked) -> Result<(), FlowError> {
         }
         Err(e) => lock.fail(format!("Failed to inspect hardware: {e}")).await,
     }
+}
+
+/// Records what inspection found as the node's inventory, replacing any
+/// earlier one, before the node leaves `inspecting`.
+async fn keep_inventory(lock: &Locked, inventory: serde_json::Value) -> Result<(), FlowError> {
+    let record = ferrite_model::NodeInventory {
+        uuid: lock.node.uuid,
+        inventory,
+        created_at: chrono::Utc::now(),
+        ..ferrite_model::NodeInventory::default()
+    };
+    lock.engine.store.put(record).await?;
+    Ok(())
 }
 
 /// `adopting`: the deploy interface takes over a node deployed elsewhere.

@@ -383,7 +383,10 @@ impl Interface for RedfishInspect {
 #[async_trait]
 impl InspectInterface for RedfishInspect {
     async fn inspect_hardware(&self, node: &Node) -> Result<StepOutcome, DriverError> {
-        Ok(StepOutcome::Done(self.inspect(node).await?.update))
+        let found = self.inspect(node).await?;
+        let mut update = found.update;
+        update.inventory = serde_json::to_value(&found.inventory).ok();
+        Ok(StepOutcome::Done(update))
     }
 }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ferrite_model::Conductor;
 use futures::future::BoxFuture;
+use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -145,6 +146,13 @@ impl Sqlite {
             .await
     }
 
+    pub(crate) async fn put<D: Document>(&self, doc: D) -> Result<D, StoreError> {
+        let t = table::<D>()?;
+        self.writer
+            .submit(move |c| -> BoxFuture<'_, _> { Box::pin(write::put(c, t, doc)) })
+            .await
+    }
+
     pub(crate) async fn update<D, T, E, F>(&self, ident: &Ident, change: F) -> Result<(D, T), E>
     where
         D: Document,
@@ -227,6 +235,27 @@ impl Sqlite {
             .fetch_one(&self.read)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(crate) async fn count_by<D: Document>(
+        &self,
+        field: &str,
+        q: &ListQuery,
+    ) -> Result<Vec<(Value, u64)>, StoreError> {
+        let t = table::<D>()?;
+        let sql = query::count_by(Source::Docs(t), field, q);
+        let rows: Vec<(Option<String>, i64)> = sqlx::query_as_with(&sql.text, arguments(sql.args)?)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(value, n)| {
+                (
+                    value.map_or(Value::Null, Value::String),
+                    u64::try_from(n).unwrap_or(0),
+                )
+            })
+            .collect())
     }
 
     pub(crate) async fn nodes_with_pending_intent(&self) -> Result<Vec<Uuid>, StoreError> {

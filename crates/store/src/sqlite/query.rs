@@ -115,6 +115,33 @@ pub(crate) const ALLOCATIONS: Table = Table {
     parent: Some(("node_uuid", "Node")),
 };
 
+/// Node history entries, listed per node.
+pub(crate) const NODE_HISTORY: Table = Table {
+    kind: "Node history record",
+    name: "node_history",
+    columns: &["uuid", "node_uuid", "created_at", "severity", "event_type"],
+    by_name: false,
+    parent: Some(("node_uuid", "Node")),
+};
+
+/// Inspection inventories, one per node (`uuid` is the node's).
+pub(crate) const NODE_INVENTORY: Table = Table {
+    kind: "Node inventory",
+    name: "node_inventory",
+    columns: &["uuid"],
+    by_name: false,
+    parent: Some(("uuid", "Node")),
+};
+
+/// Firmware components, listed per node.
+pub(crate) const FIRMWARE_COMPONENTS: Table = Table {
+    kind: "Firmware component",
+    name: "firmware_components",
+    columns: &["uuid", "node_uuid", "component"],
+    by_name: false,
+    parent: Some(("node_uuid", "Node")),
+};
+
 /// The table that keeps documents of `kind`.
 pub(crate) fn table_for(kind: &str) -> Result<&'static Table, StoreError> {
     match kind {
@@ -126,6 +153,9 @@ pub(crate) fn table_for(kind: &str) -> Result<&'static Table, StoreError> {
         "Volume target" => Ok(&VOLUME_TARGETS),
         "Allocation" => Ok(&ALLOCATIONS),
         "Deploy template" => Ok(&DEPLOY_TEMPLATES),
+        "Node history record" => Ok(&NODE_HISTORY),
+        "Node inventory" => Ok(&NODE_INVENTORY),
+        "Firmware component" => Ok(&FIRMWARE_COMPONENTS),
         other => Err(StoreError::Db(sqlx::Error::Configuration(
             format!("no table keeps {other} documents").into(),
         ))),
@@ -299,6 +329,11 @@ fn condition(src: Source, f: &Filter, args: &mut Vec<Arg>) -> String {
                 src.column("lessee")
             )
         }
+        Filter::OfNodes(inner) => format!(
+            "{} IN (SELECT uuid FROM nodes WHERE {})",
+            src.column("node_uuid"),
+            condition(Source::Docs(&NODES), inner, args)
+        ),
     }
 }
 
@@ -312,6 +347,23 @@ pub(crate) fn count(src: Source, q: &ListQuery) -> Sql {
         .collect();
     sql.text = format!("SELECT COUNT(*) FROM {}", src.table());
     push_where(&mut sql.text, &conds);
+    sql
+}
+
+/// `SELECT value, COUNT(*)` per distinct value of `field`, largest group
+/// first (ties by value, so the order is stable).
+pub(crate) fn count_by(src: Source, field: &str, q: &ListQuery) -> Sql {
+    let mut sql = Sql::default();
+    let conds: Vec<String> = q
+        .filters
+        .iter()
+        .map(|f| condition(src, f, &mut sql.args))
+        .collect();
+    let c = src.column(field);
+    sql.text = format!("SELECT {c} AS value, COUNT(*) AS n FROM {}", src.table());
+    push_where(&mut sql.text, &conds);
+    sql.text
+        .push_str(&format!(" GROUP BY {c} ORDER BY n DESC, value"));
     sql
 }
 

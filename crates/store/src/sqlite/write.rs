@@ -3,13 +3,13 @@
 //! read, check and write without any other writer interleaving.
 
 use chrono::Utc;
-use ferrite_model::Conductor;
+use ferrite_model::{Conductor, NodeHistory};
 use serde_json::Value;
 use sqlx::SqliteConnection;
 use sqlx::error::ErrorKind;
 use uuid::Uuid;
 
-use super::query::Table;
+use super::query::{NODE_HISTORY, Table};
 use crate::document::{chassis_not_empty, conflict_message};
 use crate::{Document, Ident, StoreError};
 
@@ -132,6 +132,27 @@ pub(crate) async fn insert<D: Document>(
     }
 }
 
+/// Replaces the document with `doc`'s uuid, or inserts it when there is
+/// none.
+pub(crate) async fn put<D: Document>(
+    conn: &mut SqliteConnection,
+    table: &'static Table,
+    doc: D,
+) -> Result<D, StoreError> {
+    let text = encode(&doc)?;
+    let sql = format!("UPDATE {} SET doc = ? WHERE uuid = ?", table.name);
+    let done = sqlx::query(&sql)
+        .bind(&text)
+        .bind(doc.uuid().to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| explain(table, &text, e))?;
+    if done.rows_affected() == 0 {
+        return insert(conn, table, doc).await;
+    }
+    Ok(doc)
+}
+
 pub(crate) async fn update<D, T, E, F>(
     conn: &mut SqliteConnection,
     table: &'static Table,
@@ -145,19 +166,52 @@ where
 {
     let (id, text) = fetch_row(conn, table, &ident).await?;
     let mut doc: D = decode(&text)?;
+    let mark = doc.history_mark();
     let out = change(&mut doc)?;
-    doc.set_updated_at(Utc::now());
+    let now = Utc::now();
+    doc.set_updated_at(now);
     let text = encode(&doc)?;
     let sql = format!("UPDATE {} SET doc = ? WHERE id = ?", table.name);
-    match sqlx::query(&sql)
+    if let Err(e) = sqlx::query(&sql)
         .bind(&text)
         .bind(id)
         .execute(&mut *conn)
         .await
     {
-        Ok(_) => Ok((doc, out)),
-        Err(e) => Err(E::from(explain(table, &text, e))),
+        return Err(E::from(explain(table, &text, e)));
     }
+    if let Some(mark) = mark {
+        append_history(conn, doc.uuid(), doc.history_since(&mark, now)).await?;
+    }
+    Ok((doc, out))
+}
+
+/// Entries kept per node; older ones are dropped as new ones arrive
+/// (Ironic's `node_history_max_entries`).
+pub(crate) const HISTORY_MAX_ENTRIES: i64 = 300;
+
+/// Appends a node's new history entries and trims its oldest beyond
+/// [`HISTORY_MAX_ENTRIES`], on the caller's transaction.
+async fn append_history(
+    conn: &mut SqliteConnection,
+    node: Uuid,
+    entries: Vec<NodeHistory>,
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    for entry in entries {
+        insert(conn, &NODE_HISTORY, entry).await?;
+    }
+    sqlx::query(
+        "DELETE FROM node_history WHERE node_uuid = ?1 AND id <= \
+         (SELECT id FROM node_history WHERE node_uuid = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+    )
+    .bind(node.to_string())
+    .bind(HISTORY_MAX_ENTRIES)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn delete(

@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod conductors;
 mod crud;
+mod history;
 mod paging;
 mod query;
 mod templates;
