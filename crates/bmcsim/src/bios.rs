@@ -190,12 +190,13 @@ pub(crate) fn set(
 }
 
 /// The full current attribute map: defaults overlaid with `overrides`.
-pub(crate) fn current_map(overrides: Option<&Vec<(u16, AttrValue)>>) -> Map<String, Value> {
+pub(crate) fn current_map(overrides: &[(u16, AttrValue)]) -> Map<String, Value> {
     let mut map = Map::new();
     for (i, def) in ATTRIBUTES.iter().enumerate() {
         let idx = i as u16;
         let value = overrides
-            .and_then(|o| o.iter().find(|(j, _)| *j == idx))
+            .iter()
+            .find(|(j, _)| *j == idx)
             .map(|(_, v)| v)
             .unwrap_or(&def.default);
         map.insert(def.name.to_string(), to_json(idx, value));
@@ -204,10 +205,9 @@ pub(crate) fn current_map(overrides: Option<&Vec<(u16, AttrValue)>>) -> Map<Stri
 }
 
 /// Only the listed attributes, as the pending-settings resource shows them.
-pub(crate) fn partial_map(values: Option<&Vec<(u16, AttrValue)>>) -> Map<String, Value> {
+pub(crate) fn partial_map(values: &[(u16, AttrValue)]) -> Map<String, Value> {
     values
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|(i, v)| (ATTRIBUTES[usize::from(*i)].name.to_string(), to_json(*i, v)))
         .collect()
 }
@@ -300,7 +300,7 @@ mod tests {
         let (i, v) = parse("ProcTurboMode", &json!("Enabled")).unwrap();
         set(&mut list, i, v, true);
         assert!(list.is_empty());
-        let map = current_map(None);
+        let map = current_map(&[]);
         assert_eq!(map["ProcTurboMode"], "Enabled");
         assert_eq!(map["PxeRetryCount"], 3);
         assert_eq!(map.len(), ATTRIBUTES.len());

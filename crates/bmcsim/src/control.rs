@@ -38,26 +38,38 @@ pub(crate) fn router(fleet: AppState) -> Router {
         .with_state(fleet)
 }
 
-fn err(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({"error": message.into()}))).into_response()
+/// A control API failure: status plus a one-line reason.
+#[derive(Debug)]
+struct CtlError(StatusCode, String);
+
+impl IntoResponse for CtlError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({"error": self.1}))).into_response()
+    }
 }
 
-fn ok(v: Value) -> Response {
-    axum::Json(v).into_response()
+fn err(status: StatusCode, message: impl Into<String>) -> CtlError {
+    CtlError(status, message.into())
 }
 
-fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, Response> {
+type CtlResult = Result<Response, CtlError>;
+
+fn ok(v: Value) -> CtlResult {
+    Ok(axum::Json(v).into_response())
+}
+
+fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, CtlError> {
     serde_json::from_slice(b)
         .map_err(|e| err(StatusCode::BAD_REQUEST, format!("bad request body: {e}")))
 }
 
-fn index_of(fleet: &Fleet, id: &str) -> Result<usize, Response> {
+fn index_of(fleet: &Fleet, id: &str) -> Result<usize, CtlError> {
     fleet
         .resolve(id)
         .ok_or_else(|| err(StatusCode::NOT_FOUND, format!("no simulated system {id:?}")))
 }
 
-async fn index(State(fleet): State<AppState>) -> Response {
+async fn index(State(fleet): State<AppState>) -> CtlResult {
     let c = fleet.config();
     ok(json!({
         "systems": fleet.len(),
@@ -77,7 +89,7 @@ async fn index(State(fleet): State<AppState>) -> Response {
     }))
 }
 
-async fn stats(State(fleet): State<AppState>) -> Response {
+async fn stats(State(fleet): State<AppState>) -> CtlResult {
     ok(json!(fleet.stats()))
 }
 
@@ -86,7 +98,7 @@ fn failures_doc(fleet: &Fleet) -> Value {
     json!({"rate": rate, "kinds": kinds})
 }
 
-async fn get_failures(State(fleet): State<AppState>) -> Response {
+async fn get_failures(State(fleet): State<AppState>) -> CtlResult {
     ok(failures_doc(&fleet))
 }
 
@@ -98,11 +110,8 @@ struct FailuresRequest {
     kinds: Option<Vec<String>>,
 }
 
-async fn put_failures(State(fleet): State<AppState>, b: Bytes) -> Response {
-    let req: FailuresRequest = match body(&b) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn put_failures(State(fleet): State<AppState>, b: Bytes) -> CtlResult {
+    let req: FailuresRequest = body(&b)?;
     let kinds = match req.kinds {
         None => fleet.failure_policy().1,
         Some(names) => match names
@@ -111,31 +120,25 @@ async fn put_failures(State(fleet): State<AppState>, b: Bytes) -> Response {
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(k) => k,
-            Err(e) => return err(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => return Err(err(StatusCode::BAD_REQUEST, e.to_string())),
         },
     };
     match fleet.set_failure_policy(req.rate, &kinds) {
         Ok(()) => ok(failures_doc(&fleet)),
-        Err(e) => err(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => Err(err(StatusCode::BAD_REQUEST, e.to_string())),
     }
 }
 
-async fn get_system(State(fleet): State<AppState>, Path(id): Path<String>) -> Response {
-    let i = match index_of(&fleet, &id) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
+async fn get_system(State(fleet): State<AppState>, Path(id): Path<String>) -> CtlResult {
+    let i = index_of(&fleet, &id)?;
     match fleet.snapshot(i) {
         Some(s) => ok(json!(s)),
-        None => err(StatusCode::NOT_FOUND, "no such system"),
+        None => Err(err(StatusCode::NOT_FOUND, "no such system")),
     }
 }
 
-async fn get_fault(State(fleet): State<AppState>, Path(id): Path<String>) -> Response {
-    let i = match index_of(&fleet, &id) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
+async fn get_fault(State(fleet): State<AppState>, Path(id): Path<String>) -> CtlResult {
+    let i = index_of(&fleet, &id)?;
     ok(json!({"fault": fleet.snapshot(i).and_then(|s| s.fault)}))
 }
 
@@ -150,20 +153,14 @@ struct FaultRequest {
     latency_ms: Option<u32>,
 }
 
-async fn post_fault(State(fleet): State<AppState>, Path(id): Path<String>, b: Bytes) -> Response {
-    let i = match index_of(&fleet, &id) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
-    let req: FaultRequest = match body(&b) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn post_fault(State(fleet): State<AppState>, Path(id): Path<String>, b: Bytes) -> CtlResult {
+    let i = index_of(&fleet, &id)?;
+    let req: FaultRequest = body(&b)?;
     let kind = match req.kind.as_deref() {
         None | Some("none") => None,
         Some(k) => match k.parse::<FailureKind>() {
             Ok(k) => Some(k),
-            Err(e) => return err(StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => return Err(err(StatusCode::BAD_REQUEST, e.to_string())),
         },
     };
     let fault = SystemFault {
@@ -173,18 +170,15 @@ async fn post_fault(State(fleet): State<AppState>, Path(id): Path<String>, b: By
     };
     match fleet.set_fault(i, fault) {
         Ok(()) => ok(json!({"fault": fleet.snapshot(i).and_then(|s| s.fault)})),
-        Err(e) => err(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => Err(err(StatusCode::NOT_FOUND, e.to_string())),
     }
 }
 
-async fn delete_fault(State(fleet): State<AppState>, Path(id): Path<String>) -> Response {
-    let i = match index_of(&fleet, &id) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
+async fn delete_fault(State(fleet): State<AppState>, Path(id): Path<String>) -> CtlResult {
+    let i = index_of(&fleet, &id)?;
     match fleet.clear_fault(i) {
         Ok(()) => ok(json!({"fault": null})),
-        Err(e) => err(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => Err(err(StatusCode::NOT_FOUND, e.to_string())),
     }
 }
 
@@ -194,27 +188,21 @@ struct PowerRequest {
     state: String,
 }
 
-async fn post_power(State(fleet): State<AppState>, Path(id): Path<String>, b: Bytes) -> Response {
-    let i = match index_of(&fleet, &id) {
-        Ok(i) => i,
-        Err(e) => return e,
-    };
-    let req: PowerRequest = match body(&b) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+async fn post_power(State(fleet): State<AppState>, Path(id): Path<String>, b: Bytes) -> CtlResult {
+    let i = index_of(&fleet, &id)?;
+    let req: PowerRequest = body(&b)?;
     let to = match req.state.as_str() {
         "On" | "on" => PowerState::On,
         "Off" | "off" => PowerState::Off,
         other => {
-            return err(
+            return Err(err(
                 StatusCode::BAD_REQUEST,
                 format!("state must be On or Off, got {other:?}"),
-            );
+            ));
         }
     };
     match fleet.set_power_oob(i, to) {
         Ok(was) => ok(json!({"previous": was, "power_state": to})),
-        Err(e) => err(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => Err(err(StatusCode::BAD_REQUEST, e.to_string())),
     }
 }

@@ -238,8 +238,8 @@ impl Fleet {
             boot: s.boot,
             secure_boot_enable: s.secure_boot_enable,
             secure_boot_current_boot: s.secure_boot_current,
-            bios_changed: bios::partial_map(s.bios_current.as_deref()),
-            bios_pending: bios::partial_map(s.bios_pending.as_deref()),
+            bios_changed: bios::partial_map(&s.bios_current),
+            bios_pending: bios::partial_map(&s.bios_pending),
             media,
             volumes,
             fault: s.fault,
@@ -318,7 +318,7 @@ impl Fleet {
     /// The volumes of a locked system.
     pub(crate) fn volumes_of(&self, index: usize, s: &SystemState) -> Vec<Volume> {
         match &s.volumes {
-            Some(v) => v.as_ref().clone(),
+            Some(v) => v.clone(),
             None => self.default_volumes(index),
         }
     }

@@ -156,14 +156,8 @@ impl Fleet {
     fn boot(&self, _index: usize, s: &mut SystemState) {
         s.boot_count += 1;
         self.stats.boot();
-        if let Some(pending) = s.bios_pending.take() {
-            let current = s.bios_current.get_or_insert_with(Default::default);
-            for (idx, value) in *pending {
-                bios::set(current, idx, value, true);
-            }
-            if current.is_empty() {
-                s.bios_current = None;
-            }
+        for (idx, value) in std::mem::take(&mut s.bios_pending) {
+            bios::set(&mut s.bios_current, idx, value, true);
         }
         s.secure_boot_current = s.secure_boot_enable;
         let target = match s.boot.enabled {

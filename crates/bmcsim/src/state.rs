@@ -2,8 +2,8 @@
 //!
 //! Only what can change is stored; everything derivable from the seed lives
 //! in [`crate::inventory`]. Rarely-used parts (BIOS overrides, media,
-//! volumes, faults) are boxed options so an untouched system stays small —
-//! that is what lets one process hold 10,000+ of them.
+//! volumes) are empty vectors or `None` until used, so an untouched system
+//! allocates nothing — that is what lets one process hold 10,000+ of them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -314,12 +314,12 @@ pub(crate) struct SystemState {
     pub secure_boot_enable: bool,
     pub secure_boot_current: bool,
     /// Current BIOS values that differ from the defaults (by attribute index).
-    pub bios_current: Option<Box<Vec<(u16, AttrValue)>>>,
+    pub bios_current: Vec<(u16, AttrValue)>,
     /// Settings staged through `Bios/Settings`, applied at the next boot.
-    pub bios_pending: Option<Box<Vec<(u16, AttrValue)>>>,
+    pub bios_pending: Vec<(u16, AttrValue)>,
     pub media: [Option<Box<Media>>; 2],
     /// `None` until the first volume change; then the full list.
-    pub volumes: Option<Box<Vec<Volume>>>,
+    pub volumes: Option<Vec<Volume>>,
     pub next_volume_id: u16,
     pub fault: Option<SystemFault>,
     pub boot_count: u32,
@@ -344,8 +344,8 @@ impl SystemState {
             http_boot_uri: None,
             secure_boot_enable: false,
             secure_boot_current: false,
-            bios_current: None,
-            bios_pending: None,
+            bios_current: Vec::new(),
+            bios_pending: Vec::new(),
             media: [None, None],
             volumes: None,
             next_volume_id: 1,

@@ -37,7 +37,7 @@ async fn get_bios(State(fleet): State<AppState>, Path(id): Path<String>) -> RfRe
     let i = system(&fleet, &id)?;
     let attrs = {
         let s = fleet.lock(i).ok_or_else(RfError::not_found)?;
-        bios::current_map(s.bios_current.as_deref())
+        bios::current_map(&s.bios_current)
     };
     let base = format!("/redfish/v1/Systems/{}/Bios", fleet.system_id(i));
     ok(json!({
@@ -63,7 +63,7 @@ async fn get_settings(State(fleet): State<AppState>, Path(id): Path<String>) -> 
     let i = system(&fleet, &id)?;
     let attrs = {
         let s = fleet.lock(i).ok_or_else(RfError::not_found)?;
-        bios::partial_map(s.bios_pending.as_deref())
+        bios::partial_map(&s.bios_pending)
     };
     ok(json!({
         "@odata.id": format!("/redfish/v1/Systems/{}/Bios/Settings", fleet.system_id(i)),
@@ -107,12 +107,8 @@ async fn patch_settings(
         .collect::<Result<Vec<_>, _>>()
         .map_err(bios_error)?;
     let mut s = fleet.lock(i).ok_or_else(RfError::not_found)?;
-    let pending = s.bios_pending.get_or_insert_with(Default::default);
     for (idx, v) in parsed {
-        bios::set(pending, idx, v, false);
-    }
-    if pending.is_empty() {
-        s.bios_pending = None;
+        bios::set(&mut s.bios_pending, idx, v, false);
     }
     no_content()
 }
@@ -120,8 +116,8 @@ async fn patch_settings(
 async fn reset_bios(State(fleet): State<AppState>, Path(id): Path<String>) -> RfResult {
     let i = system(&fleet, &id)?;
     let mut s = fleet.lock(i).ok_or_else(RfError::not_found)?;
-    s.bios_current = None;
-    s.bios_pending = None;
+    s.bios_current = Vec::new();
+    s.bios_pending = Vec::new();
     no_content()
 }
 

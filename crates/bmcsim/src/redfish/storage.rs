@@ -321,7 +321,7 @@ async fn create_volume(
     let doc = volume_doc(&b, &ids, &vol);
     let location = format!("{b}/Volumes/{}", vol.id);
     vols.push(vol);
-    s.volumes = Some(Box::new(vols));
+    s.volumes = Some(vols);
     drop(s);
     let mut resp = super::json_response(StatusCode::CREATED, &doc);
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -343,6 +343,6 @@ async fn delete_volume(
     if vols.len() == before {
         return Err(RfError::not_found());
     }
-    s.volumes = Some(Box::new(vols));
+    s.volumes = Some(vols);
     no_content()
 }
