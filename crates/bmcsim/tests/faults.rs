@@ -239,3 +239,32 @@ async fn random_failures_follow_rate_and_kinds() {
     assert_eq!(status, StatusCode::OK);
     assert!(stats["faults_timeout"].as_u64().unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn shutdown_is_prompt_even_with_hung_requests() {
+    let s = Sim::with_systems(2).await;
+    s.sim
+        .fleet()
+        .set_fault(
+            0,
+            SystemFault {
+                kind: Some(FailureKind::Timeout),
+                remaining: None,
+                latency_ms: None,
+            },
+        )
+        .unwrap();
+    let url = s.url(&s.sys(0));
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let hung = tokio::spawn(async move { outcome(&client, &url).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!hung.is_finished(), "the request is being held");
+    let t0 = Instant::now();
+    s.sim.shutdown().await.expect("clean shutdown");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    // The held request ends unanswered, not with a late response.
+    assert_eq!(hung.await.unwrap(), Outcome::Dropped);
+}
