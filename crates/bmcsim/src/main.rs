@@ -10,11 +10,25 @@ use ferrite_bmcsim::config::parse_failure_kinds;
 use ferrite_bmcsim::{Config, Credentials, InitialPower};
 use tokio::net::TcpListener;
 
+const AFTER_HELP: &str = "\
+Systems are /redfish/v1/Systems/sys-00000 ... (also by UUID); each has a
+manager /redfish/v1/Managers/<id> and chassis /redfish/v1/Chassis/<id>.
+
+Control API (no auth, never faulted; <id> = sys-00042, UUID or 42):
+  GET    /bmcsim/stats                      counters
+  GET    /bmcsim/systems/<id>               simulator's view of one system
+  POST   /bmcsim/systems/<id>/faults        {\"kind\": \"timeout|500|garbage|drop|none\", \"count\": N, \"latency_ms\": M}
+  DELETE /bmcsim/systems/<id>/faults        heal
+  POST   /bmcsim/systems/<id>/power         {\"state\": \"On|Off\"}  (out-of-band change)
+  GET|PUT /bmcsim/failures                  {\"rate\": 0.1, \"kinds\": [\"500\", \"drop\"]}
+
+Example: bmcsim --systems 10000 --latency-ms 5 --power-transition-ms 2000 --failure-rate 0.01";
+
 /// Serve N simulated Redfish BMCs (ComputerSystem + Manager + Chassis each)
 /// on one port, with optional latency, failures and out-of-band power
 /// changes. Control API under /bmcsim (see README).
 #[derive(Debug, Parser)]
-#[command(name = "bmcsim", version, about, long_about = None)]
+#[command(name = "bmcsim", version, after_help = AFTER_HELP)]
 struct Args {
     /// Address to listen on (port 0 picks a free port; the chosen address
     /// is printed).

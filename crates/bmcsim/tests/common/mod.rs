@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod bin;
+
 use std::time::{Duration, Instant};
 
 use ferrite_bmcsim::{Config, Simulator};
