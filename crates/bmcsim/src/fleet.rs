@@ -219,6 +219,12 @@ impl Fleet {
         self.lock(index).map(|s| s.power)
     }
 
+    /// Every system's power state, in index order; what a power-sync
+    /// benchmark compares its own view against.
+    pub fn power_states(&self) -> Vec<PowerState> {
+        (0..self.len()).filter_map(|i| self.power_state(i)).collect()
+    }
+
     /// Everything the simulator knows about system `index`.
     pub fn snapshot(&self, index: usize) -> Option<SystemSnapshot> {
         let s = self.lock(index)?.clone();
@@ -387,5 +393,7 @@ mod tests {
             .count();
         assert!(on > 50 && on < 150, "{on}");
         assert!((0..200).all(|i| a.power_state(i) == b.power_state(i)));
+        assert_eq!(a.power_states(), b.power_states());
+        assert_eq!(a.power_states().len(), 200);
     }
 }

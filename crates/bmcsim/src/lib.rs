@@ -30,7 +30,7 @@
 //!
 //! # Scale
 //!
-//! Only mutable state is stored (about 150 bytes for an untouched system);
+//! Only mutable state is stored (168 bytes for an untouched system);
 //! identities and hardware are recomputed from `(seed, index)` on each
 //! request. Each system has its own lock, held for microseconds and never
 //! across an `.await`, so concurrent requests to different systems do not
