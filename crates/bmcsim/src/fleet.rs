@@ -222,7 +222,9 @@ impl Fleet {
     /// Every system's power state, in index order; what a power-sync
     /// benchmark compares its own view against.
     pub fn power_states(&self) -> Vec<PowerState> {
-        (0..self.len()).filter_map(|i| self.power_state(i)).collect()
+        (0..self.len())
+            .filter_map(|i| self.power_state(i))
+            .collect()
     }
 
     /// Everything the simulator knows about system `index`.
