@@ -65,7 +65,7 @@ async fn reset_types_with_immediate_power() {
 async fn delayed_transitions_are_observed_by_polling() {
     let s = Sim::start(Config {
         systems: 2,
-        power_transition: Duration::from_millis(400),
+        power_transition: Duration::from_millis(1000),
         ..Config::default()
     })
     .await;
@@ -78,7 +78,7 @@ async fn delayed_transitions_are_observed_by_polling() {
     );
     let seen = s.poll_power(0, "On", Duration::from_secs(5)).await;
     assert!(
-        t0.elapsed() >= Duration::from_millis(380),
+        t0.elapsed() >= Duration::from_millis(980),
         "{:?}",
         t0.elapsed()
     );
@@ -97,7 +97,7 @@ async fn delayed_transitions_are_observed_by_polling() {
     s.reset(1, "On").await;
     s.reset(1, "ForceOff").await;
     s.poll_power(1, "Off", Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
         s.power_state(1).await,
         "Off",
@@ -153,12 +153,13 @@ async fn random_out_of_band_changes_happen_at_the_configured_rate() {
         ..Config::default()
     })
     .await;
+    let t0 = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let stats = s.sim.fleet().stats();
+    let changes = s.sim.fleet().stats().oob_power_changes as f64;
+    let expected = 10.0 * t0.elapsed().as_secs_f64();
     assert!(
-        (3..=40).contains(&stats.oob_power_changes),
-        "expected ~15 changes in 1.5 s, got {}",
-        stats.oob_power_changes
+        changes >= expected * 0.3 && changes <= expected * 2.0 + 5.0,
+        "expected ~{expected:.0} changes, got {changes}"
     );
     // The changes are visible over Redfish.
     let on: Vec<usize> = (0..200)
