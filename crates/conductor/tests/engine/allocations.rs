@@ -99,8 +99,20 @@ async fn a_claim_cut_short_is_finished_on_the_bound_node() {
 #[tokio::test]
 async fn locked_nodes_are_retried_then_given_up() {
     let s = site().await;
-    // Locked after start-up, so recovery does not take the lock over.
+    // Locked after start-up, so recovery does not take the lock over, and
+    // by a live conductor, so the periodic takeover leaves it alone.
     let conductor = start(&s.store, config()).await;
+    s.store
+        .register_conductor(&ferrite_model::Conductor {
+            hostname: "elsewhere".into(),
+            conductor_group: String::new(),
+            drivers: vec!["fake-hardware".into()],
+            online: true,
+            created_at: Utc::now(),
+            updated_at: None,
+        })
+        .await
+        .unwrap();
     let node = add(
         &s.store,
         Node {
