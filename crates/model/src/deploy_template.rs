@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::fields::FieldSpec;
@@ -133,8 +133,9 @@ pub const DEPLOY_TEMPLATE_FIELDS: &[FieldSpec] = &[
 /// Columns of `GET /v1/deploy_templates` without `fields` or `detail`.
 pub const DEPLOY_TEMPLATE_DEFAULT_LIST: &[&str] = &["uuid", "name"];
 
-/// Describes a JSON value the way jsonschema messages do.
-fn shown(value: &Value) -> String {
+/// Describes a JSON value the way jsonschema messages do (runbooks and
+/// inspection rules word their refusals the same way).
+pub(crate) fn shown(value: &Value) -> String {
     match value {
         Value::String(s) => format!("'{s}'"),
         other => other.to_string(),
@@ -170,14 +171,33 @@ fn parse_priority(value: &Value) -> Option<u64> {
     }
 }
 
-/// Checks one step object and returns it normalised (priority as integer).
-pub fn parse_step(value: &Value) -> Result<DeployStep, String> {
+/// The parts every stored step shares, deploy template and runbook steps
+/// alike: checked once here so both refuse the same malformed steps with
+/// the same words, leaving each to read its own ordering key.
+pub(crate) struct StepParts<'a> {
+    /// The step object, for the caller's own keys.
+    pub map: &'a Map<String, Value>,
+    /// One of the caller's interfaces.
+    pub interface: String,
+    /// The non-empty step name.
+    pub step: String,
+    /// The step's keyword arguments.
+    pub args: Dict,
+}
+
+/// Checks that `value` is a step object with exactly `keys`, an interface
+/// among `interfaces`, a non-empty step name and an `args` object.
+pub(crate) fn step_parts<'a>(
+    value: &'a Value,
+    keys: &[&str],
+    interfaces: &[&str],
+) -> Result<StepParts<'a>, String> {
     let Value::Object(map) = value else {
         return Err(format!("{} is not of type 'object'", shown(value)));
     };
     let unexpected: Vec<String> = map
         .keys()
-        .filter(|k| !STEP_KEYS.contains(&k.as_str()))
+        .filter(|k| !keys.contains(&k.as_str()))
         .map(|k| format!("'{k}'"))
         .collect();
     match unexpected.len() {
@@ -195,16 +215,13 @@ pub fn parse_step(value: &Value) -> Result<DeployStep, String> {
             ));
         }
     }
-    if let Some(missing) = STEP_KEYS.iter().find(|k| !map.contains_key(**k)) {
+    if let Some(missing) = keys.iter().find(|k| !map.contains_key(**k)) {
         return Err(format!("'{missing}' is a required property"));
     }
     let interface = match &map["interface"] {
-        Value::String(s) if DEPLOY_STEP_INTERFACES.contains(&s.as_str()) => s.clone(),
+        Value::String(s) if interfaces.contains(&s.as_str()) => s.clone(),
         Value::String(s) => {
-            let allowed: Vec<String> = DEPLOY_STEP_INTERFACES
-                .iter()
-                .map(|i| format!("'{i}'"))
-                .collect();
+            let allowed: Vec<String> = interfaces.iter().map(|i| format!("'{i}'")).collect();
             return Err(format!("'{s}' is not one of [{}]", allowed.join(", ")));
         }
         other => return Err(format!("{} is not of type 'string'", shown(other))),
@@ -218,6 +235,22 @@ pub fn parse_step(value: &Value) -> Result<DeployStep, String> {
         Value::Object(a) => a.clone(),
         other => return Err(format!("{} is not of type 'object'", shown(other))),
     };
+    Ok(StepParts {
+        map,
+        interface,
+        step,
+        args,
+    })
+}
+
+/// Checks one step object and returns it normalised (priority as integer).
+pub fn parse_step(value: &Value) -> Result<DeployStep, String> {
+    let StepParts {
+        map,
+        interface,
+        step,
+        args,
+    } = step_parts(value, STEP_KEYS, DEPLOY_STEP_INTERFACES)?;
     let priority = parse_priority(&map["priority"]).ok_or_else(|| {
         format!(
             "{} is not a valid priority for {interface}.{step}: expected an integer of 0 or \

@@ -241,6 +241,42 @@ pub const VOLUME_TARGET_DEFAULT_LIST: &[&str] = &[
     "volume_id",
 ];
 
+/// The runbook's fields (reference §1.6.12): the endpoint arrived at 1.92,
+/// `description` and the (read-only, sub-resource managed) `traits` at 1.112.
+pub const RUNBOOK_FIELDS: &[FieldSpec] = &[
+    g("uuid", 92, CO, true),
+    g("created_at", 92, RO, true),
+    g("updated_at", 92, RO, true),
+    g("name", 92, RW, true),
+    g("steps", 92, RW, false),
+    g("disable_ramdisk", 92, RW, true),
+    g("public", 92, RW, true),
+    g("owner", 92, RW, true),
+    g("extra", 92, RW, false),
+    g("description", 112, RW, true),
+    g("traits", 112, RO, false),
+];
+
+/// Columns of `GET /v1/runbooks` without `fields` or `detail`.
+pub const RUNBOOK_DEFAULT_LIST: &[&str] = &["uuid", "name"];
+
+/// The inspection rule's fields (reference §1.6.13), all from 1.96.
+pub const INSPECTION_RULE_FIELDS: &[FieldSpec] = &[
+    g("uuid", 96, CO, true),
+    g("created_at", 96, RO, true),
+    g("updated_at", 96, RO, true),
+    g("description", 96, RW, true),
+    g("priority", 96, RW, true),
+    g("phase", 96, RW, true),
+    g("sensitive", 96, RW, true),
+    g("conditions", 96, RW, false),
+    g("actions", 96, RW, false),
+];
+
+/// Columns of `GET /v1/inspection_rules` without `fields` or `detail`
+/// (reference §1.4).
+pub const INSPECTION_RULE_DEFAULT_LIST: &[&str] = &["uuid", "priority", "phase", "description"];
+
 /// The position of `name` in `table`, usable in constants so renderers
 /// can index per-field flags instead of hashing names. A name that is not
 /// in the table fails to compile when used in a const context.
