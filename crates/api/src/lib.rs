@@ -13,6 +13,7 @@ use protocol::ApiError;
 use protocol::middleware::{Authenticator, Pipeline, pipeline};
 
 use ferrite_conductor::ConductorApi;
+use ferrite_model::{MAX_VERSION, Version};
 use ferrite_store::Store;
 
 /// How requests are authenticated.
@@ -41,8 +42,17 @@ pub struct App {
 
 /// Builds the complete HTTP router (Ironic v1, with and without the `/v1`
 /// prefix) with its middleware (request ids, version negotiation, auth,
-/// logging, body limits).
+/// logging, body limits), serving microversions up to [`MAX_VERSION`].
 pub fn router(app: App) -> Router {
+    router_up_to(app, MAX_VERSION)
+}
+
+/// The same router serving microversions up to `max` instead. Features are
+/// written (and tested) at their own microversions before the advertised
+/// maximum is raised past them, which happens only once every version in
+/// between is complete; tests of such features use this. Production serves
+/// [`router`].
+pub fn router_up_to(app: App, max: Version) -> Router {
     let resources = v1::routes();
     let inner = Router::new()
         .route("/", get(v1::root::root))
@@ -61,6 +71,7 @@ pub fn router(app: App) -> Router {
         auth: Authenticator::new(app.auth.clone()),
         body_limit: app.max_body_bytes,
         public_url: app.public_url.clone(),
+        max_version: max,
     });
     let wrapped = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(state, pipeline))

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use ferrite_model::{
-    Allocation, Chassis, DeployTemplate, FirmwareComponent, HistoryMark, Node, NodeHistory,
-    NodeInventory, Port, Portgroup, VolumeConnector, VolumeTarget,
+    Allocation, Chassis, DeployTemplate, FirmwareComponent, HistoryMark, InspectionRule, Node,
+    NodeHistory, NodeInventory, Port, Portgroup, Runbook, VolumeConnector, VolumeTarget,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -133,6 +133,28 @@ impl Document for Allocation {
     }
 }
 
+/// KIND is Ironic's wording of the resource in "could not be found".
+impl Document for Runbook {
+    const KIND: &'static str = "Runbook";
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+    }
+}
+
+/// KIND is Ironic's wording of the resource in "could not be found".
+impl Document for InspectionRule {
+    const KIND: &'static str = "Inspection rule";
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+    }
+}
+
 /// A field of `doc` as it reads in a message: strings bare, the rest as JSON.
 fn show(doc: &Value, field: &str) -> String {
     match doc.get(field) {
@@ -220,6 +242,11 @@ pub(crate) fn conflict_message(kind: &str, field: &str, doc: &Value) -> String {
         ("Allocation", "node_uuid") => format!(
             "Node {} is already associated with another allocation.",
             show(doc, "node_uuid")
+        ),
+        ("Runbook", "uuid") => format!("A runbook with UUID {} already exists.", show(doc, "uuid")),
+        ("Inspection rule", "uuid") => format!(
+            "An inspection rule with UUID {} already exists.",
+            show(doc, "uuid")
         ),
         ("Chassis", "uuid") => {
             format!("A chassis with UUID {} already exists.", show(doc, "uuid"))

@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::body::BodyLimit;
 use super::error::ApiError;
 use super::links::PublicUrl;
-use super::version::{self, ApiVersion};
+use super::version::{self, ApiVersion, MaxVersion};
 use crate::Auth;
 
 /// The request id, also readable by handlers that log.
@@ -136,6 +136,8 @@ pub struct Pipeline {
     pub auth: Arc<Authenticator>,
     pub body_limit: usize,
     pub public_url: Option<String>,
+    /// The highest microversion served.
+    pub max_version: Version,
 }
 
 /// The outermost middleware; see the module documentation.
@@ -150,7 +152,8 @@ pub async fn pipeline(
     let path = request.uri().path().to_string();
     let span = tracing::info_span!("request", id = %request_id);
     async move {
-        let negotiated = version::negotiate(request.headers());
+        let max = pipeline.max_version;
+        let negotiated = version::negotiate(request.headers(), max);
         let mut response = match negotiated.clone() {
             Err(err) => err.into_response(),
             Ok(version) => {
@@ -174,6 +177,7 @@ pub async fn pipeline(
                     denied
                 } else {
                     request.extensions_mut().insert(ApiVersion(version));
+                    request.extensions_mut().insert(MaxVersion(max));
                     request
                         .extensions_mut()
                         .insert(RequestId(request_id.clone()));
@@ -188,7 +192,7 @@ pub async fn pipeline(
             }
         };
         let headers = response.headers_mut();
-        version::stamp(headers, negotiated.ok());
+        version::stamp(headers, negotiated.ok(), max);
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             headers.insert("openstack-request-id", value.clone());
             headers.insert("x-openstack-request-id", value);

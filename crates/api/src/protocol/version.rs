@@ -4,7 +4,7 @@
 //! range is 406. Every response, errors included, carries the range.
 
 use axum::http::{HeaderMap, HeaderValue};
-use ferrite_model::{MAX_VERSION, MIN_VERSION, Version};
+use ferrite_model::{MIN_VERSION, Version};
 
 use super::error::ApiError;
 
@@ -29,8 +29,16 @@ impl ApiVersion {
     }
 }
 
-/// Reads the requested version from the headers.
-pub fn negotiate(headers: &HeaderMap) -> Result<Version, ApiError> {
+/// The highest version this router serves, handed to handlers as an
+/// extension so the root documents advertise what negotiation accepts.
+/// It is [`MAX_VERSION`] except in tests of features written ahead of the
+/// advertised maximum (see [`crate::router_up_to`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxVersion(pub Version);
+
+/// Reads the requested version from the headers; `max` is the highest
+/// version served.
+pub fn negotiate(headers: &HeaderMap, max: Version) -> Result<Version, ApiError> {
     let raw = if let Some(v) = headers.get(LEGACY_HEADER) {
         Some(v.to_str().unwrap_or("").trim().to_string())
     } else if let Some(v) = headers.get(STANDARD_HEADER) {
@@ -49,18 +57,18 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Version, ApiError> {
         return Ok(MIN_VERSION);
     };
     if raw.eq_ignore_ascii_case("latest") {
-        return Ok(MAX_VERSION);
+        return Ok(max);
     }
     let version: Version = raw.parse().map_err(|_| {
         ApiError::not_acceptable(format!("Invalid value for {LEGACY_HEADER} header: {raw}"))
     })?;
-    let range = format!("[{MIN_VERSION}, {MAX_VERSION}]");
+    let range = format!("[{MIN_VERSION}, {max}]");
     if version.0 != 1 {
         return Err(ApiError::not_acceptable(format!(
             "Mutually exclusive versions requested. Version {version} requested but not supported by this service. The supported version range is: {range}."
         )));
     }
-    if version < MIN_VERSION || version > MAX_VERSION {
+    if version < MIN_VERSION || version > max {
         return Err(ApiError::not_acceptable(format!(
             "Version {version} was requested but the minor version is not supported by this service. The supported version range is: {range}."
         )));
@@ -68,10 +76,11 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Version, ApiError> {
     Ok(version)
 }
 
-/// Adds the range headers, and the negotiated version when there is one.
-pub fn stamp(headers: &mut HeaderMap, negotiated: Option<Version>) {
+/// Adds the range headers (up to `max`), and the negotiated version when
+/// there is one.
+pub fn stamp(headers: &mut HeaderMap, negotiated: Option<Version>, max: Version) {
     headers.insert(MIN_HEADER, HeaderValue::from_static(min_str()));
-    if let Ok(v) = HeaderValue::from_str(&MAX_VERSION.to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&max.to_string()) {
         headers.insert(MAX_HEADER, v);
     }
     if let Some(version) = negotiated
@@ -88,6 +97,7 @@ fn min_str() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrite_model::MAX_VERSION;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -99,23 +109,32 @@ mod tests {
 
     #[test]
     fn negotiation() {
-        assert_eq!(negotiate(&HeaderMap::new()).unwrap(), MIN_VERSION);
         assert_eq!(
-            negotiate(&headers(&[(LEGACY_HEADER, "latest")])).unwrap(),
+            negotiate(&HeaderMap::new(), MAX_VERSION).unwrap(),
+            MIN_VERSION
+        );
+        assert_eq!(
+            negotiate(&headers(&[(LEGACY_HEADER, "latest")]), MAX_VERSION).unwrap(),
             MAX_VERSION
         );
         assert_eq!(
-            negotiate(&headers(&[(LEGACY_HEADER, "1.5")])).unwrap(),
+            negotiate(&headers(&[(LEGACY_HEADER, "1.5")]), MAX_VERSION).unwrap(),
             Version(1, 5)
         );
         assert_eq!(
-            negotiate(&headers(&[(STANDARD_HEADER, "baremetal 1.7")])).unwrap(),
+            negotiate(&headers(&[(STANDARD_HEADER, "baremetal 1.7")]), MAX_VERSION).unwrap(),
             Version(1, 7)
         );
         for bad in ["1.999", "2.1", "1.0", "abc", "1"] {
-            let err = negotiate(&headers(&[(LEGACY_HEADER, bad)])).unwrap_err();
+            let err = negotiate(&headers(&[(LEGACY_HEADER, bad)]), MAX_VERSION).unwrap_err();
             assert_eq!(err.status.as_u16(), 406, "{bad}");
         }
         assert_eq!(min_str(), MIN_VERSION.to_string());
+        let raised = Version(1, 112);
+        let h = headers(&[(LEGACY_HEADER, "1.112")]);
+        assert_eq!(negotiate(&h, MAX_VERSION).unwrap_err().status.as_u16(), 406);
+        assert_eq!(negotiate(&h, raised).unwrap(), raised);
+        let latest = headers(&[(LEGACY_HEADER, "latest")]);
+        assert_eq!(negotiate(&latest, raised).unwrap(), raised);
     }
 }

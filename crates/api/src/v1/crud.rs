@@ -44,6 +44,11 @@ pub trait Resource: Document + Default + Clone {
     const SUB_LINKS: &'static [(&'static str, &'static str)] = &[];
     /// The microversion from which lists accept `detail=`.
     const DETAIL_SINCE: u32 = 43;
+    /// Whether writes below [`Resource::SINCE`] are refused with 405 rather
+    /// than 404, as Ironic answers for its step-list resources (runbooks,
+    /// inspection rules) so clients probing the version tell reads from
+    /// writes.
+    const OLD_WRITES_405: bool = false;
     /// The microversion of `/v1/nodes/{node}/<collection>`.
     const NODE_SCOPED_SINCE: u32 = Self::SINCE;
 
@@ -75,6 +80,20 @@ pub trait Resource: Document + Default + Clone {
         async { Ok(()) }
     }
 
+    /// Hides what this particular document keeps secret, whatever fields
+    /// were asked for (an inspection rule marked sensitive shows neither
+    /// conditions nor actions). Most documents keep nothing back.
+    fn conceal(&self, _shown: &mut Value) {}
+
+    /// Rules that depend on the request's microversion, applied after
+    /// [`Resource::validate`] to a new document (`before` is None) or to
+    /// an updated one (`before` is the stored one): a runbook's name must
+    /// be a trait when a client before 1.112 sets it. Most resources have
+    /// none.
+    fn at_version(&mut self, _version: ApiVersion, _before: Option<&Self>) -> ApiResult<()> {
+        Ok(())
+    }
+
     /// Refuses changes that the state of related resources forbids.
     fn before_change(
         _app: &App,
@@ -101,6 +120,20 @@ fn gate<R: Resource>(version: ApiVersion) -> ApiResult<()> {
     }
 }
 
+/// [`gate`] for writes: 405 instead of 404 where the resource says so.
+pub fn gate_write<R: Resource>(version: ApiVersion) -> ApiResult<()> {
+    match gate::<R>(version) {
+        Err(_) if R::OLD_WRITES_405 => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "The API version does not allow {}",
+                R::PLURAL.replace('_', " ")
+            ),
+        )),
+        other => other,
+    }
+}
+
 /// Renders one document for a client.
 pub fn view<R: Resource>(
     doc: &R,
@@ -111,6 +144,7 @@ pub fn view<R: Resource>(
     let path = format!("{}/{}", R::COLLECTION, doc.uuid());
     let mut shown = render(doc, R::FIELDS, version, base, &path, only, R::SUB_LINKS);
     R::redact(&mut shown);
+    doc.conceal(&mut shown);
     shown
 }
 
@@ -156,7 +190,7 @@ pub async fn create<R: Resource>(
     base: BaseUrl,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    gate::<R>(version)?;
+    gate_write::<R>(version)?;
     let obj = Obj::new(R::WHAT, &body)?;
     obj.only(R::CREATE_KEYS)?;
     check_keys::<R>(obj.map().keys(), version)?;
@@ -171,7 +205,8 @@ pub async fn create<R: Resource>(
     map.insert("created_at".into(), json!(Utc::now()));
     map.insert("updated_at".into(), Value::Null);
     R::prepare(&app, &mut map, version).await?;
-    let doc = R::validate(map)?;
+    let mut doc = R::validate(map)?;
+    doc.at_version(version, None)?;
     R::check_refs(&app, &doc).await?;
     R::before_change(&app, &doc, Change::Create).await?;
     let doc = app.store.insert(doc).await?;
@@ -287,7 +322,7 @@ pub async fn update<R: Resource>(
     Path(ident): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    gate::<R>(version)?;
+    gate_write::<R>(version)?;
     let ops = patch::parse(&body)?;
     for op in &ops {
         let spec = find(R::FIELDS, op.root()).ok_or_else(|| {
@@ -305,7 +340,8 @@ pub async fn update<R: Resource>(
     let defaults = as_map(&R::default(), R::WHAT)?;
     let mut doc = as_map(&current, R::WHAT)?;
     patch::apply(&mut doc, &ops, &defaults)?;
-    let proposed = R::validate(doc)?;
+    let mut proposed = R::validate(doc)?;
+    proposed.at_version(version, Some(&current))?;
     if proposed.uuid() != current.uuid() {
         return Err(ApiError::bad_request(format!(
             "The uuid of a {} cannot be changed.",
@@ -324,7 +360,9 @@ pub async fn update<R: Resource>(
             move |stored: &mut R| -> ApiResult<()> {
                 let mut doc = as_map(&*stored, R::WHAT)?;
                 patch::apply(&mut doc, &ops, &defaults)?;
-                *stored = R::validate(doc)?;
+                let mut patched = R::validate(doc)?;
+                patched.at_version(version, Some(&*stored))?;
+                *stored = patched;
                 Ok(())
             },
         )
@@ -338,7 +376,7 @@ pub async fn delete<R: Resource>(
     Extension(version): Extension<ApiVersion>,
     Path(ident): Path<String>,
 ) -> ApiResult<StatusCode> {
-    gate::<R>(version)?;
+    gate_write::<R>(version)?;
     let doc = load::<R>(&app, &ident, version).await?;
     R::before_change(&app, &doc, Change::Delete).await?;
     app.store.delete::<R>(doc.uuid()).await?;

@@ -8,6 +8,7 @@ pub mod deploy_templates;
 pub mod drivers;
 pub mod events;
 pub mod inspection;
+pub mod inspection_rules;
 pub mod node_ctx;
 pub mod node_doc;
 pub mod node_history;
@@ -22,6 +23,7 @@ pub mod ports;
 pub mod ramdisk;
 pub mod resource;
 pub mod root;
+pub mod runbooks;
 pub mod schema;
 pub mod vendor;
 pub mod volume;
@@ -173,6 +175,8 @@ pub fn routes() -> Router<App> {
         .merge(allocations::routes())
         .merge(deploy_templates::routes())
         .merge(events::routes())
+        .merge(runbooks::routes())
+        .merge(inspection_rules::routes())
         .merge(collection::<Port>())
         .merge(collection::<Portgroup>())
         .merge(collection::<Chassis>())

@@ -148,7 +148,8 @@ fn traits_gate(version: ApiVersion) -> ApiResult<()> {
     }
 }
 
-fn check_trait(name: &str) -> ApiResult<()> {
+/// Refuses a name that is not a trait (node and runbook traits alike).
+pub(crate) fn check_trait(name: &str) -> ApiResult<()> {
     if is_valid_trait(name) {
         Ok(())
     } else {
@@ -156,6 +157,42 @@ fn check_trait(name: &str) -> ApiResult<()> {
             "Invalid trait {name}: a trait must be a standard trait name or CUSTOM_ followed by A-Z, 0-9 and _, at most 255 characters."
         )))
     }
+}
+
+/// Reads the body of a `PUT …/traits` that replaces a whole trait set
+/// (nodes and runbooks): `{"traits": [<trait>, …]}`.
+pub(crate) fn trait_list(body: &Value) -> ApiResult<Vec<String>> {
+    let obj = Obj::new("traits", body)?;
+    obj.only(&["traits"])?;
+    let list = obj
+        .map()
+        .get("traits")
+        .ok_or_else(|| obj.error("'traits' is a required property"))?;
+    let Value::Array(items) = list else {
+        return Err(obj.type_error(list, "array"));
+    };
+    let mut names = Vec::new();
+    for item in items {
+        let name = item
+            .as_str()
+            .ok_or_else(|| obj.type_error(item, "string"))?;
+        check_trait(name)?;
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+/// Removes `name` from a trait set (a node's or a runbook's), 404 when
+/// `owner` (as messages name it) does not have it.
+pub(crate) fn drop_trait(traits: &mut Vec<String>, name: &str, owner: &str) -> ApiResult<()> {
+    let before = traits.len();
+    traits.retain(|t| t != name);
+    if traits.len() == before {
+        return Err(ApiError::not_found(format!(
+            "{owner} doesn't have a trait {name}"
+        )));
+    }
+    Ok(())
 }
 
 async fn change_traits<F>(app: &App, node: &Node, change: F) -> ApiResult<()>
@@ -197,23 +234,7 @@ pub async fn set_traits(
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
     traits_gate(version)?;
-    let obj = Obj::new("traits", &body)?;
-    obj.only(&["traits"])?;
-    let list = obj
-        .map()
-        .get("traits")
-        .ok_or_else(|| obj.error("'traits' is a required property"))?;
-    let Value::Array(items) = list else {
-        return Err(obj.type_error(list, "array"));
-    };
-    let mut names = Vec::new();
-    for item in items {
-        let name = item
-            .as_str()
-            .ok_or_else(|| obj.type_error(item, "string"))?;
-        check_trait(name)?;
-        names.push(name.to_string());
-    }
+    let names = trait_list(&body)?;
     change_traits(&app, &node, move |traits| {
         *traits = names;
         Ok(())
@@ -266,18 +287,8 @@ pub async fn remove_trait(
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     traits_gate(version)?;
-    let uuid = node.uuid;
-    change_traits(&app, &node, move |traits| {
-        let before = traits.len();
-        traits.retain(|t| *t != name);
-        if traits.len() == before {
-            return Err(ApiError::not_found(format!(
-                "Node {uuid} doesn't have a trait {name}"
-            )));
-        }
-        Ok(())
-    })
-    .await?;
+    let owner = format!("Node {}", node.uuid);
+    change_traits(&app, &node, move |traits| drop_trait(traits, &name, &owner)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

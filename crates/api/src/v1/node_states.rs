@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::node_ctx::NodeCtx;
 use super::node_view;
 use super::nodes::{busy, load};
+use super::runbooks;
 use crate::App;
 use crate::protocol::body::parse_bool;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Obj};
@@ -124,7 +125,11 @@ fn steps_for(obj: &Obj<'_>, key: &str, verb: Verb, owner: Verb) -> ApiResult<Opt
     }
 }
 
-fn parse_provision(body: &Value, version: ApiVersion) -> ApiResult<(Verb, ProvisionArgs)> {
+/// A provision request: the verb, its arguments, and the runbook (name or
+/// UUID) that supplies the steps instead of the request, if any.
+type Provision = (Verb, ProvisionArgs, Option<String>);
+
+fn parse_provision(body: &Value, version: ApiVersion) -> ApiResult<Provision> {
     let obj = Obj::new("provision", body)?;
     obj.only(&[
         "target",
@@ -183,8 +188,13 @@ fn parse_provision(body: &Value, version: ApiVersion) -> ApiResult<(Verb, Provis
             "deploy_steps is only valid when setting target provision state to active or rebuild.",
         ));
     }
-    args.clean_steps = steps_for(&obj, "clean_steps", verb, Verb::Clean)?;
-    args.service_steps = steps_for(&obj, "service_steps", verb, Verb::Service)?;
+    let runbook = obj.opt_str("runbook", 255)?.map(str::to_string);
+    if runbook.is_some() {
+        runbook_instead_of_steps(&obj, verb)?;
+    } else {
+        args.clean_steps = steps_for(&obj, "clean_steps", verb, Verb::Clean)?;
+        args.service_steps = steps_for(&obj, "service_steps", verb, Verb::Service)?;
+    }
     match (verb, obj.opt_str("rescue_password", 255)?) {
         (Verb::Rescue, Some(p)) if !p.trim().is_empty() => {
             args.rescue_password = Some(p.to_string())
@@ -210,7 +220,26 @@ fn parse_provision(body: &Value, version: ApiVersion) -> ApiResult<(Verb, Provis
         }
         args.disable_ramdisk = Some(disable);
     }
-    Ok((verb, args))
+    Ok((verb, args, runbook))
+}
+
+/// A runbook replaces the step list of manual cleaning or servicing (1.92):
+/// no other verb takes one, and it is never given with steps.
+fn runbook_instead_of_steps(obj: &Obj<'_>, verb: Verb) -> ApiResult<()> {
+    if !matches!(verb, Verb::Clean | Verb::Service) {
+        return Err(ApiError::bad_request(format!(
+            "runbook is only valid when setting target provision state to clean or service, \
+             not {verb}."
+        )));
+    }
+    for key in ["clean_steps", "service_steps"] {
+        if obj.map().get(key).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::bad_request(format!(
+                "runbook and {key} cannot both be given: the runbook supplies the steps."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where the node goes, and toward what, when the API fires `verb`.
@@ -252,7 +281,11 @@ pub async fn set_provision(
     base: BaseUrl,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let (verb, args) = parse_provision(&body, version)?;
+    let (verb, mut args, runbook) = parse_provision(&body, version)?;
+    let book = match runbook {
+        Some(ident) => Some(runbooks::for_provision(&app, &ident, verb, version).await?),
+        None => None,
+    };
     let updated = record(&app, &node, move |node: &mut Node| {
         if node.maintenance && matches!(verb, Verb::Active | Verb::Deploy | Verb::Rebuild) {
             return Err(ApiError::bad_request(format!(
@@ -277,6 +310,9 @@ pub async fn set_provision(
                 "Node {} is retired and cannot be provided.",
                 node.uuid
             )));
+        }
+        if let Some(book) = &book {
+            runbooks::expand(book, node, verb, version, &mut args)?;
         }
         let (next, target) = destination(node, verb, version)?;
         node.set_provision_state(next, target, Utc::now());

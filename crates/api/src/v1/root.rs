@@ -3,24 +3,25 @@
 
 use axum::Json;
 use axum::extract::Extension;
-use ferrite_model::{MAX_VERSION, MIN_VERSION};
+use ferrite_model::MIN_VERSION;
 use serde_json::{Map, Value, json};
 
+use crate::protocol::version::MaxVersion;
 use crate::protocol::{ApiVersion, BaseUrl};
 
-fn version_document(base: &BaseUrl) -> Value {
+fn version_document(base: &BaseUrl, MaxVersion(max): MaxVersion) -> Value {
     json!({
         "id": "v1",
         "links": [{"href": format!("{}/v1/", base.0), "rel": "self"}],
         "status": "CURRENT",
         "min_version": MIN_VERSION.to_string(),
-        "version": MAX_VERSION.to_string(),
+        "version": max.to_string(),
     })
 }
 
 /// `GET /`.
-pub async fn root(base: BaseUrl) -> Json<Value> {
-    let version = version_document(&base);
+pub async fn root(base: BaseUrl, Extension(max): Extension<MaxVersion>) -> Json<Value> {
+    let version = version_document(&base, max);
     Json(json!({
         "name": "OpenStack Ironic API",
         "description": "Ferrite serves the OpenStack Bare Metal (Ironic) API v1 for provisioning physical servers.",
@@ -30,7 +31,11 @@ pub async fn root(base: BaseUrl) -> Json<Value> {
 }
 
 /// `GET /v1`.
-pub async fn v1(base: BaseUrl, Extension(version): Extension<ApiVersion>) -> Json<Value> {
+pub async fn v1(
+    base: BaseUrl,
+    Extension(version): Extension<ApiVersion>,
+    Extension(max): Extension<MaxVersion>,
+) -> Json<Value> {
     let mut doc = Map::new();
     doc.insert("id".into(), json!("v1"));
     doc.insert(
@@ -59,12 +64,14 @@ pub async fn v1(base: BaseUrl, Extension(version): Extension<ApiVersion>) -> Jso
         ("deploy_templates", 55),
         ("shards", 82),
         ("continue_inspection", 84),
+        ("runbooks", 92),
+        ("inspection_rules", 96),
     ] {
         if version.at_least(since) {
             doc.insert(resource.into(), resource_links(&base, resource));
         }
     }
-    doc.insert("version".into(), version_document(&base));
+    doc.insert("version".into(), version_document(&base, max));
     Json(Value::Object(doc))
 }
 

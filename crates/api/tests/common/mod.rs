@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ferrite_api::{App, Auth, router};
+use ferrite_api::{App, Auth, router_up_to};
 use ferrite_conductor::{Conductor, ConductorConfig};
 use ferrite_store::Store;
 use serde_json::Value;
@@ -30,6 +30,13 @@ pub struct Answer {
 
 impl Site {
     pub async fn start() -> Site {
+        Site::start_up_to(ferrite_model::MAX_VERSION).await
+    }
+
+    /// A site serving microversions up to `max`, which may be above the
+    /// advertised maximum: features are tested at their own versions
+    /// before the lead raises `MAX_VERSION` past them.
+    pub async fn start_up_to(max: ferrite_model::Version) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
         let store = Store::open(&url).await.unwrap();
@@ -46,7 +53,7 @@ impl Site {
             max_body_bytes: 1 << 20,
         };
         Site {
-            router: router(app),
+            router: router_up_to(app, max),
             store,
             conductor,
             _dir: dir,

@@ -98,6 +98,25 @@ pub(crate) const DEPLOY_TEMPLATES: Table = Table {
     parent: None,
 };
 
+/// Runbooks are found by name as well as uuid (both unique); lists filter
+/// on `owner`.
+pub(crate) const RUNBOOKS: Table = Table {
+    kind: "Runbook",
+    name: "runbooks",
+    columns: &["uuid", "name", "owner"],
+    by_name: true,
+    parent: None,
+};
+
+/// Inspection rules are found by uuid only; lists filter on `phase`.
+pub(crate) const INSPECTION_RULES: Table = Table {
+    kind: "Inspection rule",
+    name: "inspection_rules",
+    columns: &["uuid", "phase", "priority"],
+    by_name: false,
+    parent: None,
+};
+
 /// Allocations are found by name as well as uuid; `node_uuid` points at
 /// the node they are bound to.
 pub(crate) const ALLOCATIONS: Table = Table {
@@ -156,6 +175,8 @@ pub(crate) fn table_for(kind: &str) -> Result<&'static Table, StoreError> {
         "Node history record" => Ok(&NODE_HISTORY),
         "Node inventory" => Ok(&NODE_INVENTORY),
         "Firmware component" => Ok(&FIRMWARE_COMPONENTS),
+        "Runbook" => Ok(&RUNBOOKS),
+        "Inspection rule" => Ok(&INSPECTION_RULES),
         other => Err(StoreError::Db(sqlx::Error::Configuration(
             format!("no table keeps {other} documents").into(),
         ))),
