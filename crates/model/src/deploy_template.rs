@@ -243,6 +243,20 @@ pub(crate) fn step_parts<'a>(
     })
 }
 
+/// Checks a required, non-empty `steps` list with `parse` for each step
+/// (deploy templates and runbooks alike).
+pub(crate) fn step_list<T>(
+    value: &Value,
+    parse: impl Fn(&Value) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    match value {
+        Value::Null => Err("'steps' is a required property".to_string()),
+        Value::Array(items) if items.is_empty() => Err("[] is too short".to_string()),
+        Value::Array(items) => items.iter().map(parse).collect(),
+        other => Err(format!("{} is not of type 'array'", shown(other))),
+    }
+}
+
 /// Checks one step object and returns it normalised (priority as integer).
 pub fn parse_step(value: &Value) -> Result<DeployStep, String> {
     let StepParts {
@@ -269,16 +283,7 @@ pub fn parse_step(value: &Value) -> Result<DeployStep, String> {
 /// Checks a template's step list: at least one step, each valid, no
 /// (interface, step) pair twice (the conductor could not tell which to run).
 pub fn parse_steps(value: &Value) -> Result<Vec<DeployStep>, String> {
-    let items = match value {
-        Value::Null => return Err("'steps' is a required property".to_string()),
-        Value::Array(items) if items.is_empty() => return Err("[] is too short".to_string()),
-        Value::Array(items) => items,
-        other => return Err(format!("{} is not of type 'array'", shown(other))),
-    };
-    let steps = items
-        .iter()
-        .map(parse_step)
-        .collect::<Result<Vec<_>, _>>()?;
+    let steps = step_list(value, parse_step)?;
     let mut seen = HashSet::new();
     let duplicates: Vec<String> = steps
         .iter()

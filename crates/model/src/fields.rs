@@ -304,6 +304,29 @@ pub fn find(table: &[FieldSpec], name: &str) -> Option<FieldSpec> {
     table.iter().copied().find(|spec| spec.name == name)
 }
 
+/// Test helpers shared by the resource modules: a stored document's keys
+/// must be exactly the fields its table declares, or fields would be
+/// hidden or shown by mistake.
+#[cfg(test)]
+pub(crate) mod check {
+    use std::collections::HashSet;
+
+    use super::FieldSpec;
+
+    /// The top-level keys `doc` serializes to.
+    pub fn stored_keys<T: serde::Serialize>(doc: &T) -> HashSet<String> {
+        match serde_json::to_value(doc) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            other => panic!("not a document: {other:?}"),
+        }
+    }
+
+    /// The names `table` declares.
+    pub fn declared(table: &[FieldSpec]) -> HashSet<String> {
+        table.iter().map(|s| s.name.to_string()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -337,8 +337,8 @@ pub fn parse_actions(value: &Value) -> Result<Vec<Action>, String> {
 mod tests {
     use super::*;
     use crate::fields::INSPECTION_RULE_FIELDS;
+    use crate::fields::check::{declared, stored_keys};
     use serde_json::json;
-    use std::collections::HashSet;
 
     #[test]
     fn priorities_and_phases() {
@@ -428,18 +428,7 @@ mod tests {
             }],
             ..InspectionRule::default()
         };
-        let stored: HashSet<String> = serde_json::to_value(&rule)
-            .unwrap()
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        let declared: HashSet<String> = INSPECTION_RULE_FIELDS
-            .iter()
-            .map(|s| s.name.to_string())
-            .collect();
-        assert_eq!(stored, declared);
+        assert_eq!(stored_keys(&rule), declared(INSPECTION_RULE_FIELDS));
         let shown = serde_json::to_value(&rule.actions[0]).unwrap();
         assert_eq!(shown, json!({"op": "fail", "args": {"msg": "x"}}));
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::deploy_template::{StepParts, shown, step_parts};
+use crate::deploy_template::{StepParts, shown, step_list, step_parts};
 use crate::node::Dict;
 
 /// The interfaces whose steps can run during cleaning or servicing; a
@@ -178,16 +178,7 @@ pub fn parse_step(value: &Value) -> Result<RunbookStep, String> {
 /// Checks a runbook's step list: at least one step, each valid, no order
 /// twice (the position of two steps would be undecided).
 pub fn parse_steps(value: &Value) -> Result<Vec<RunbookStep>, String> {
-    let items = match value {
-        Value::Null => return Err("'steps' is a required property".to_string()),
-        Value::Array(items) if items.is_empty() => return Err("[] is too short".to_string()),
-        Value::Array(items) => items,
-        other => return Err(format!("{} is not of type 'array'", shown(other))),
-    };
-    let steps = items
-        .iter()
-        .map(parse_step)
-        .collect::<Result<Vec<_>, _>>()?;
+    let steps = step_list(value, parse_step)?;
     let mut seen = HashSet::new();
     let repeated: BTreeSet<u64> = steps
         .iter()
@@ -220,6 +211,7 @@ pub fn check_visibility(public: bool, owner: Option<&str>) -> Result<(), String>
 mod tests {
     use super::*;
     use crate::fields::RUNBOOK_FIELDS;
+    use crate::fields::check::{declared, stored_keys};
 
     fn step(interface: &str, name: &str, order: u64) -> RunbookStep {
         RunbookStep {
@@ -243,42 +235,38 @@ mod tests {
         assert!(check_name(&Value::Null).unwrap_err().contains("required"));
     }
 
+    /// The list and the parts shared with deploy templates are tested
+    /// there; here what is a runbook's own: orders, and the service-only
+    /// `network` interface.
     #[test]
-    fn steps_are_checked() {
+    fn steps_need_their_own_orders() {
         let steps = parse_steps(&json!([
-            {"interface": "bios", "step": "apply_configuration", "args": {}, "order": 2},
-            {"interface": "power", "step": "reboot", "args": {}, "order": 1},
-            {"interface": "power", "step": "reboot", "args": {}, "order": 3},
+            {"interface": "network", "step": "reattach_networking", "args": {}, "order": 2},
+            {"interface": "power", "step": "reboot", "args": {}, "order": 0},
         ]))
         .unwrap();
-        assert_eq!(steps.len(), 3);
-        let refused = |v: Value| parse_steps(&v).unwrap_err();
-        assert_eq!(refused(json!([])), "[] is too short");
-        assert!(refused(json!("x")).contains("not of type 'array'"));
-        assert!(refused(Value::Null).contains("required"));
-        let one = |extra: Value| {
-            let mut s = json!({"interface": "bios", "step": "x", "args": {}, "order": 1});
-            for (k, v) in extra.as_object().unwrap() {
-                s[k] = v.clone();
-            }
-            refused(json!([s]))
-        };
-        assert!(one(json!({"interface": "boot"})).contains("is not one of"));
-        assert!(one(json!({"step": ""})).contains("too short"));
-        assert!(one(json!({"args": []})).contains("not of type 'object'"));
-        assert!(one(json!({"order": -1})).contains("not a valid order"));
-        assert!(one(json!({"order": "1"})).contains("not a valid order"));
-        assert!(one(json!({"priority": 1})).contains("'priority' was unexpected"));
+        assert_eq!((steps[0].order, steps[1].order), (2, 0));
+        let refused = |s: Value| parse_steps(&json!([s])).unwrap_err();
+        let base =
+            |order: Value| json!({"interface": "bios", "step": "x", "args": {}, "order": order});
+        assert!(refused(base(json!(-1))).contains("not a valid order"));
+        assert!(refused(base(json!("1"))).contains("not a valid order"));
+        assert!(refused(base(json!(1.5))).contains("not a valid order"));
+        let mut with_priority = base(json!(1));
+        with_priority["priority"] = json!(1);
+        assert!(refused(with_priority).contains("'priority' was unexpected"));
         assert!(
-            refused(json!([{"interface": "bios", "step": "x", "args": {}}]))
+            refused(json!({"interface": "bios", "step": "x", "args": {}}))
                 .contains("'order' is a required property")
         );
-        let twice = refused(json!([
-            {"interface": "bios", "step": "x", "args": {}, "order": 1},
-            {"interface": "raid", "step": "y", "args": {}, "order": 1},
-            {"interface": "raid", "step": "z", "args": {}, "order": 1},
-        ]));
-        assert!(twice.contains("Duplicate step orders: 1."), "{twice}");
+        let twice = parse_steps(&json!([
+            base(json!(1)),
+            base(json!(2)),
+            base(json!(1)),
+            base(json!(2))
+        ]))
+        .unwrap_err();
+        assert!(twice.contains("Duplicate step orders: 1, 2."), "{twice}");
     }
 
     #[test]
@@ -316,15 +304,7 @@ mod tests {
             steps: vec![step("bios", "x", 1)],
             ..Runbook::default()
         };
-        let stored: HashSet<String> = serde_json::to_value(&doc)
-            .unwrap()
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        let declared: HashSet<String> = RUNBOOK_FIELDS.iter().map(|s| s.name.to_string()).collect();
-        assert_eq!(stored, declared);
+        assert_eq!(stored_keys(&doc), declared(RUNBOOK_FIELDS));
         let blank = serde_json::to_value(Runbook::default()).unwrap();
         assert!(blank.get("name").is_none() && blank.get("steps").is_none());
     }
