@@ -13,7 +13,7 @@ pub const MIN_VERSION: Version = Version(1, 1);
 
 /// The newest version whose every feature Ferrite implements. Raise it only
 /// together with the features of the versions in between.
-pub const MAX_VERSION: Version = Version(1, 91);
+pub const MAX_VERSION: Version = Version(1, 115);
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

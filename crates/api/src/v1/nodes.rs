@@ -272,6 +272,37 @@ fn name_instance_from_display_name(node: &mut Node, ops: &[patch::PatchOp]) {
     }
 }
 
+/// The UUID a patch sets `field` to (`Some(None)` when the value is not a
+/// UUID; validation refuses it later), or `None` when it does not set it.
+fn patched_uuid(ops: &[patch::PatchOp], field: &str) -> Option<Option<Uuid>> {
+    ops.iter()
+        .find(|op| op.root() == field && op.op != Op::Remove)
+        .map(|op| {
+            op.value
+                .as_ref()
+                .and_then(Value::as_str)
+                .and_then(ferrite_model::ident::parse_uuid)
+        })
+}
+
+/// Checks that a named parent node exists and is not the node itself (400
+/// otherwise, as for a missing chassis).
+async fn check_parent(app: &App, node: Uuid, parent: Option<Uuid>) -> ApiResult<()> {
+    let Some(parent) = parent else {
+        return Ok(());
+    };
+    if parent == node {
+        return Err(ApiError::bad_request(format!(
+            "Node {node} cannot be its own parent_node."
+        )));
+    }
+    app.store
+        .get::<Node>(&Ident::Uuid(parent))
+        .await
+        .map_err(|_| ApiError::bad_request(format!("Node {parent} could not be found.")))?;
+    Ok(())
+}
+
 /// `POST /v1/nodes`.
 pub async fn create(
     State(app): State<App>,
@@ -296,6 +327,7 @@ pub async fn create(
     map.insert("uuid".into(), json!(uuid));
     let mut node = validate(map, app.conductor.hardware_types())?;
     check_chassis(&app, node.chassis_uuid).await?;
+    check_parent(&app, node.uuid, node.parent_node).await?;
     let now = Utc::now();
     node.created_at = now;
     node.updated_at = None;
@@ -357,16 +389,11 @@ pub async fn update(
         ));
     }
     let node = load(&app, &ident, version).await?;
-    if let Some(op) = ops
-        .iter()
-        .find(|op| op.root() == "chassis_uuid" && op.op != Op::Remove)
-    {
-        let target = op
-            .value
-            .as_ref()
-            .and_then(Value::as_str)
-            .and_then(ferrite_model::ident::parse_uuid);
+    if let Some(target) = patched_uuid(&ops, "chassis_uuid") {
         check_chassis(&app, target).await?;
+    }
+    if let Some(target) = patched_uuid(&ops, "parent_node") {
+        check_parent(&app, node.uuid, target).await?;
     }
     let types = app.conductor.hardware_types().to_vec();
     let hostname = app.conductor.hostname().to_string();
