@@ -19,7 +19,7 @@ use ferrite_store::{Filter, Ident};
 use serde_json::{Map, Value, json};
 
 use super::crud::{self, Resource};
-use super::node_management::{check_trait, drop_trait, trait_list};
+use super::node_management::{check_trait, trait_list};
 use super::schema::Doc;
 use crate::App;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Params};
@@ -230,15 +230,20 @@ async fn add_trait(
     Ok((StatusCode::NO_CONTENT, headers).into_response())
 }
 
-/// `DELETE /v1/runbooks/{id}/traits/{trait}`.
+/// `DELETE /v1/runbooks/{id}/traits/{trait}`. Unlike a node's, removing
+/// a trait the runbook does not have is a no-op (openstacksdk's suite
+/// relies on it).
 async fn remove_trait(
     State(app): State<App>,
     Extension(version): Extension<ApiVersion>,
     Path((ident, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let book = traits_of(&app, &ident, version).await?;
-    let owner = format!("Runbook {}", book.uuid);
-    change_traits(&app, &book, move |traits| drop_trait(traits, &name, &owner)).await?;
+    change_traits(&app, &book, move |traits| {
+        traits.retain(|t| *t != name);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
