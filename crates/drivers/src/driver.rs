@@ -8,6 +8,7 @@ use ferrite_model::{Dict, Node};
 
 use crate::fake::*;
 use crate::interfaces::*;
+use crate::ipmi::{IpmitoolManagement, IpmitoolPower, IpmitoolVendor};
 use crate::noop::{Disabled, Noop, Unimplemented};
 use crate::redfish::{
     bios::RedfishBios, firmware::RedfishFirmware, inspect::RedfishInspect,
@@ -170,6 +171,7 @@ impl Driver {
             management: match pick(K::Management)? {
                 "fake" => Arc::new(FakeManagement::new(d)),
                 "redfish" => Arc::new(RedfishManagement),
+                "ipmitool" => Arc::new(IpmitoolManagement::default()),
                 other => todo(K::Management, other),
             },
             network: match pick(K::Network)? {
@@ -182,6 +184,7 @@ impl Driver {
             power: match pick(K::Power)? {
                 "fake" => Arc::new(FakePower::new(d)),
                 "redfish" => Arc::new(RedfishPower),
+                "ipmitool" => Arc::new(IpmitoolPower::default()),
                 other => todo(K::Power, other),
             },
             raid: match pick(K::Raid)? {
@@ -206,6 +209,7 @@ impl Driver {
                 "fake" => Arc::new(FakeVendor { delays: d }),
                 "no-vendor" => disabled(K::Vendor, "no-vendor"),
                 "redfish" => Arc::new(RedfishVendor),
+                "ipmitool" => Arc::new(IpmitoolVendor::default()),
                 other => todo(K::Vendor, other),
             },
         })

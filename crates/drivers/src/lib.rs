@@ -6,8 +6,8 @@
 //! The interface traits live in [`interfaces`]; a node's [`Driver`] is
 //! built from its hardware type and `<kind>_interface` fields.
 //! `fake-hardware` simulates everything; `redfish` drives real BMCs
-//! ([`redfish`]); `ipmi` will add its own implementations behind the same
-//! traits.
+//! ([`redfish`]); `ipmi` drives IPMI BMCs through `ipmitool` ([`ipmi`]),
+//! behind the same traits.
 
 use serde::Serialize;
 
@@ -15,6 +15,7 @@ pub mod driver;
 pub mod error;
 pub mod fake;
 pub mod interfaces;
+pub mod ipmi;
 pub mod noop;
 pub mod raid;
 pub mod redfish;
@@ -141,7 +142,11 @@ impl HardwareType {
 
 /// Every hardware type this build offers.
 pub fn registry() -> Vec<HardwareType> {
-    vec![fake_hardware(), redfish::hardware_type()]
+    vec![
+        fake_hardware(),
+        redfish::hardware_type(),
+        ipmi::hardware_type(),
+    ]
 }
 
 /// `fake-hardware`: every interface simulated, for tests, demos and
@@ -206,7 +211,7 @@ mod registry_tests {
     #[test]
     fn fake_hardware_matches_ironic() {
         let types = registry();
-        assert_eq!(types.len(), 2);
+        assert_eq!(types.len(), 3);
         let hw = &types[0];
         assert_eq!(hw.name, "fake-hardware");
         assert_eq!(hw.interfaces.len(), InterfaceKind::ALL.len());
