@@ -313,7 +313,7 @@ async fn unknown_hardware_type_fails_the_operation() {
     let uuid = add(
         s,
         ferrite_model::Node {
-            driver: "ipmi".into(),
+            driver: "ilo".into(),
             ..fresh()
         },
     )
@@ -321,7 +321,7 @@ async fn unknown_hardware_type_fails_the_operation() {
     let n = run(s, &c, uuid, Verb::Manage, none()).await;
     assert_eq!(n.provision_state, S::Enroll);
     assert!(
-        n.last_error.as_deref().is_some_and(|e| e.contains("ipmi")),
+        n.last_error.as_deref().is_some_and(|e| e.contains("ilo")),
         "{:?}",
         n.last_error
     );
