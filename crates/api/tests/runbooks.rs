@@ -467,7 +467,11 @@ async fn free_names_and_the_trait_set_from_1_112() {
     let removed = call("DELETE", format!("{path}/CUSTOM_B"), None).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
     let missing = call("DELETE", format!("{path}/CUSTOM_B"), None).await;
-    assert_eq!(missing.status, StatusCode::NO_CONTENT, "removing twice is a no-op");
+    assert_eq!(
+        missing.status,
+        StatusCode::NO_CONTENT,
+        "removing twice is a no-op"
+    );
 
     refused(
         &call("PUT", format!("{path}/lower_case"), None).await,

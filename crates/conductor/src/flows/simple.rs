@@ -63,8 +63,19 @@ pub(crate) async fn inspect(lock: &mut Locked) -> Result<(), FlowError> {
 }
 
 /// Records what inspection found as the node's inventory, replacing any
-/// earlier one, before the node leaves `inspecting`.
+/// earlier one, and creates a port for every interface MAC the node has no
+/// port for yet, before the node leaves `inspecting`.
 async fn keep_inventory(lock: &Locked, inventory: serde_json::Value) -> Result<(), FlowError> {
+    let macs: Vec<String> = inventory
+        .get("interfaces")
+        .and_then(serde_json::Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|i| i.get("mac_address").and_then(serde_json::Value::as_str))
+                .filter_map(ferrite_model::ident::normalize_mac)
+                .collect()
+        })
+        .unwrap_or_default();
     let record = ferrite_model::NodeInventory {
         uuid: lock.node.uuid,
         inventory,
@@ -72,6 +83,26 @@ async fn keep_inventory(lock: &Locked, inventory: serde_json::Value) -> Result<(
         ..ferrite_model::NodeInventory::default()
     };
     lock.engine.store.put(record).await?;
+    for mac in macs {
+        let port = ferrite_model::Port {
+            uuid: uuid::Uuid::new_v4(),
+            address: mac.clone(),
+            node_uuid: lock.node.uuid,
+            pxe_enabled: true,
+            available_for_dynamic_portgroup: true,
+            created_at: chrono::Utc::now(),
+            ..ferrite_model::Port::default()
+        };
+        match lock.engine.store.insert(port).await {
+            Ok(_) => tracing::info!(%mac, "port created from inspection"),
+            // Already a port (of this node from an earlier inspection, or
+            // of another node, which an operator must sort out).
+            Err(ferrite_store::StoreError::Conflict(why)) => {
+                tracing::debug!(%mac, %why, "inspected MAC already has a port");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
