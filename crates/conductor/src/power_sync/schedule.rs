@@ -398,9 +398,9 @@ impl Schedule {
     }
 
     /// Whenever a cap has room and someone waits for it, releases one
-    /// waiter: called when a read ends and when a released waiter is held
-    /// back by the *other* cap, so no waiter is stranded behind a cap that
-    /// nobody will free.
+    /// waiter: called when a read ends, and when a released waiter is held
+    /// back by the *other* cap — without that, the next waiter of a host
+    /// with free slots would sit until some unrelated read ended.
     fn kick(&mut self, host: &Host) {
         if let Some(load) = self.hosts.get_mut(host) {
             if load.active < self.limits.per_host {
