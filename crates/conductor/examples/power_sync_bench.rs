@@ -11,8 +11,12 @@
 //! ```text
 //! cargo run --release -p ferrite-conductor --example power_sync_bench -- \
 //!     [--nodes 1000,10000] [--steady-secs 60] [--interval 30] [--ports 1] \
-//!     [--workers 64] [--per-bmc 4] [--oob-per-hour 1]
+//!     [--workers 64] [--per-bmc 4] [--oob-per-hour 1] [--hung 0] [--timeout 10]
 //! ```
+//!
+//! `--hung H` makes H systems (spread over the fleet) hang every request
+//! from the start of the steady-state phase, to show that dead BMCs cost
+//! the healthy ones nothing: they go to maintenance, the rest stay fresh.
 //!
 //! `--ports K` serves the fleet on K loopback ports, so the loop sees K BMC
 //! hosts (node i uses port i mod K); with one port every read counts
@@ -39,6 +43,8 @@ struct Args {
     workers: usize,
     per_bmc: usize,
     oob_per_hour: f64,
+    hung: usize,
+    timeout: f64,
 }
 
 fn parse_args() -> Result<Args, BoxError> {
@@ -50,6 +56,8 @@ fn parse_args() -> Result<Args, BoxError> {
         workers: 64,
         per_bmc: 4,
         oob_per_hour: 1.0,
+        hung: 0,
+        timeout: 10.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +75,8 @@ fn parse_args() -> Result<Args, BoxError> {
             "--workers" => args.workers = value()?.parse()?,
             "--per-bmc" => args.per_bmc = value()?.parse()?,
             "--oob-per-hour" => args.oob_per_hour = value()?.parse()?,
+            "--hung" => args.hung = value()?.parse()?,
+            "--timeout" => args.timeout = value()?.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -256,6 +266,7 @@ fn config(args: &Args) -> ConductorConfig {
         sync_power_state_interval: args.interval,
         sync_power_state_workers: args.workers,
         sync_power_state_workers_per_bmc: args.per_bmc,
+        sync_power_state_timeout: args.timeout,
         ..ConductorConfig::default()
     }
 }
@@ -308,6 +319,8 @@ async fn run_size(
         };
         sim.fleet.set_power_oob(i, flip)?;
     }
+    let (base_rss, _) = rss();
+    eprintln!("RSS before the conductor started (store, simulator, enrolment): {base_rss:.0} MiB");
     let c = Conductor::start(store.clone(), config(args)).await?;
     timed_pass(&c, "cold", n).await?;
     timed_pass(&c, "warm", n).await?;
@@ -330,6 +343,19 @@ async fn steady_state(
     uuids: &[Uuid],
 ) -> Result<(), BoxError> {
     let n = uuids.len();
+    let hung: Vec<usize> = (0..args.hung.min(n))
+        .map(|k| (k * n / args.hung.max(1) + k) % n)
+        .collect();
+    for &i in &hung {
+        sim.fleet.set_fault(
+            i,
+            ferrite_bmcsim::SystemFault {
+                kind: Some(ferrite_bmcsim::FailureKind::Timeout),
+                remaining: None,
+                latency_ms: None,
+            },
+        )?;
+    }
     let before = c.power_sync_stats();
     let cpu0 = cpu();
     let t0 = Instant::now();
@@ -346,6 +372,9 @@ async fn steady_state(
         while owed >= 1.0 {
             owed -= 1.0;
             k = (k + 7919) % n;
+            if hung.contains(&k) {
+                continue;
+            }
             let now = sim.fleet.power_state(k).map(to_model);
             let to = if now == Some(PowerState::On) {
                 SimPower::Off
@@ -361,7 +390,11 @@ async fn steady_state(
     let used = delta(cpu0, cpu());
     let after = c.power_sync_stats();
     let (rss, hwm) = rss();
-    let wrong = mismatches(store, sim, uuids).await?;
+    // Hung systems are in maintenance with an unknown power state: they
+    // are expected to disagree.
+    let wrong = mismatches(store, sim, uuids)
+        .await?
+        .saturating_sub(hung.len());
     println!();
     println!(
         "steady state: {n} nodes, interval {} s (period {:.1} s), {:.0} s, {flips} out-of-band flips",
@@ -370,11 +403,13 @@ async fn steady_state(
         wall
     );
     println!(
-        "  reads {} ({:.0}/s), failures {}, changes recorded {}",
+        "  reads {} ({:.0}/s), failures {}, changes recorded {}, hung BMCs {} ({} put in maintenance)",
         after.reads - before.reads,
         (after.reads - before.reads) as f64 / wall,
         after.read_failures - before.read_failures,
-        after.changes_recorded - before.changes_recorded
+        after.changes_recorded - before.changes_recorded,
+        hung.len(),
+        after.maintenance_set - before.maintenance_set
     );
     println!(
         "  CPU: process {:.1}% of one core (ferrite threads {:.1}%, bmcsim threads {:.1}%)",
@@ -383,7 +418,7 @@ async fn steady_state(
         100.0 * used.sim / wall
     );
     println!(
-        "  max staleness sampled {:.2} s; worst gap between two reads of a node {:.2} s; bound {} s",
+        "  healthy nodes: max staleness sampled {:.2} s; worst gap between two reads of a node {:.2} s; bound {} s",
         worst_now.as_secs_f64(),
         after.worst_staleness.as_secs_f64(),
         args.interval

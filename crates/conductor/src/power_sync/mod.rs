@@ -180,10 +180,13 @@ fn host_key(uuid: Uuid, info: &ListedInfo) -> Host {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
+    // An address that does not parse keys on the node alone: it is never
+    // kept raw, since it might carry credentials (`https://user:pw@bmc`).
     if let Some(address) = text(&info.redfish_address) {
-        let normal =
-            ferrite_drivers::redfish::config::normalize_address(&address).unwrap_or(address);
-        return Arc::from(normal);
+        return match ferrite_drivers::redfish::config::normalize_address(&address) {
+            Ok(normal) => Arc::from(normal),
+            Err(_) => Arc::from(format!("node:{uuid}")),
+        };
     }
     if let Some(address) = text(&info.ipmi_address) {
         return Arc::from(format!("ipmi://{address}"));
@@ -473,10 +476,12 @@ mod tests {
             &*host_key(id, &info(json!({"ipmi_address": "10.0.0.5"}))),
             "ipmi://10.0.0.5"
         );
-        assert_eq!(
-            &*host_key(id, &info(json!({"redfish_address": 7}))),
-            "node:00000000-0000-0000-0000-000000000001"
-        );
+        for odd in [json!(7), json!("https://root:pw@bmc"), json!("ftp://bmc")] {
+            assert_eq!(
+                &*host_key(id, &info(json!({"redfish_address": odd}))),
+                "node:00000000-0000-0000-0000-000000000001"
+            );
+        }
     }
 
     #[test]

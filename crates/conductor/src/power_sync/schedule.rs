@@ -12,9 +12,11 @@
 //! period, so a dead BMC is asked less and less and never more often than a
 //! healthy one.
 //!
-//! Three caps decide whether a due node may start now: the workers overall,
-//! the reads per BMC host, and the share of workers that nodes with failed
-//! reads may hold (so a crowd of hanging BMCs cannot starve healthy ones).
+//! Four caps decide whether a due node may start now: the workers overall,
+//! the reads per BMC host, and the share of each that nodes with failed
+//! reads may hold — a quarter of the workers, and all but one of a host's
+//! slots — so hanging BMCs, which hold a slot for the whole timeout, can
+//! never starve the healthy ones, not even behind the same host.
 //! A due node that a cap holds back waits in a queue released by the next
 //! read that frees the same cap, so nothing polls.
 
@@ -40,6 +42,8 @@ pub(crate) struct Limits {
     pub(crate) per_host: usize,
     /// Reads in flight at most for nodes whose previous read failed.
     pub(crate) failing: usize,
+    /// The same, per BMC host.
+    pub(crate) failing_per_host: usize,
     /// The first retry delay after a failure; doubled per further failure.
     pub(crate) backoff_base: Duration,
 }
@@ -54,6 +58,7 @@ impl Limits {
             workers,
             per_host: per_host.max(1),
             failing: (workers / 4).max(1),
+            failing_per_host: per_host.max(2) - 1,
             backoff_base: (interval / 8).min(Duration::from_secs(1)),
         }
     }
@@ -139,7 +144,9 @@ struct Slot {
 #[derive(Default)]
 struct HostLoad {
     active: usize,
+    failing_active: usize,
     waiting: VecDeque<(u64, Uuid)>,
+    failing_waiting: VecDeque<(u64, Uuid)>,
 }
 
 struct Pass {
@@ -270,6 +277,7 @@ impl Schedule {
         self.failing_waiting.clear();
         for load in self.hosts.values_mut() {
             load.waiting.clear();
+            load.failing_waiting.clear();
         }
         self.queue = self
             .slots
@@ -360,6 +368,11 @@ impl Schedule {
             self.kick(&host);
             return None;
         }
+        if failures > 0 && load.failing_active >= self.limits.failing_per_host {
+            load.failing_waiting.push_back((seq, uuid));
+            self.kick(&host);
+            return None;
+        }
         if failures > 0 && self.failing_in_flight >= self.limits.failing {
             self.failing_waiting.push_back((seq, uuid));
             self.kick(&host);
@@ -367,6 +380,7 @@ impl Schedule {
         }
         load.active += 1;
         if failures > 0 {
+            load.failing_active += 1;
             self.failing_in_flight += 1;
         }
         self.in_flight += 1;
@@ -405,8 +419,11 @@ impl Schedule {
         if let Some(load) = self.hosts.get_mut(host) {
             if load.active < self.limits.per_host {
                 Self::release_one(&self.slots, &mut self.ready, &mut load.waiting);
+                if load.failing_active < self.limits.failing_per_host {
+                    Self::release_one(&self.slots, &mut self.ready, &mut load.failing_waiting);
+                }
             }
-            if load.active == 0 && load.waiting.is_empty() {
+            if load.active == 0 && load.waiting.is_empty() && load.failing_waiting.is_empty() {
                 self.hosts.remove(host);
             }
         }
@@ -466,6 +483,9 @@ impl Schedule {
         }
         if let Some(load) = self.hosts.get_mut(&job.host) {
             load.active = load.active.saturating_sub(1);
+            if job.failures > 0 {
+                load.failing_active = load.failing_active.saturating_sub(1);
+            }
         }
         self.kick(&job.host);
         match outcome {
