@@ -319,8 +319,11 @@ async fn run_size(
         };
         sim.fleet.set_power_oob(i, flip)?;
     }
-    let (base_rss, _) = rss();
-    eprintln!("RSS before the conductor started (store, simulator, enrolment): {base_rss:.0} MiB");
+    let (base_rss, base_hwm) = rss();
+    eprintln!(
+        "RSS before the conductor started (store, simulator, enrolment): {base_rss:.0} MiB \
+         (peak so far {base_hwm:.0} MiB)"
+    );
     let c = Conductor::start(store.clone(), config(args)).await?;
     timed_pass(&c, "cold", n).await?;
     timed_pass(&c, "warm", n).await?;
