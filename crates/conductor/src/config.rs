@@ -54,6 +54,30 @@ pub struct ConductorConfig {
     /// Longest sleep a `wait` step with `args.seconds` may ask for (Ironic's
     /// `max_conductor_wait_step_seconds`).
     pub max_conductor_wait_step_seconds: f64,
+    /// The power-state freshness bound: the power sync reads every node
+    /// it may touch from its BMC at least this often, so `power_state`
+    /// is never older than this (plus one read). Unlike Ironic's global
+    /// sweep, each node has its own slot in the interval, so the load on
+    /// BMCs and the store is smooth. 0 or less disables the power sync.
+    pub sync_power_state_interval: f64,
+    /// Consecutive failed reads after which a node goes to maintenance
+    /// with fault `power failure`; a later good read clears it again.
+    pub power_state_sync_max_retries: u32,
+    /// What to do when the BMC disagrees with the recorded power state:
+    /// `false` records what the BMC says (someone pressed the button on
+    /// purpose, and the record must follow reality); `true` powers the
+    /// node back to the recorded state through the normal power path.
+    pub force_power_state_during_sync: bool,
+    /// Most power-state reads in flight at once, over all BMCs.
+    pub sync_power_state_workers: usize,
+    /// Most power-state reads in flight to one BMC host (the authority
+    /// of `redfish_address`, or `ipmi_address`): BMCs are small machines
+    /// and one chassis manager may serve many nodes.
+    pub sync_power_state_workers_per_bmc: usize,
+    /// Longest wait for one power-state read. A BMC that does not answer
+    /// in time counts as a failed read; keeping this short is what stops
+    /// a dead BMC (and the driver's own retries) from holding a worker.
+    pub sync_power_state_timeout: f64,
     /// Delays of the fake interfaces. Not read from `[conductor]`: the
     /// binary fills it from the `[fake]` section.
     #[serde(skip)]
@@ -89,6 +113,12 @@ impl Default for ConductorConfig {
             call_timeout: 60.0,
             max_concurrent_operations: 250,
             max_conductor_wait_step_seconds: 30.0,
+            sync_power_state_interval: 30.0,
+            power_state_sync_max_retries: 3,
+            force_power_state_during_sync: false,
+            sync_power_state_workers: 64,
+            sync_power_state_workers_per_bmc: 4,
+            sync_power_state_timeout: 10.0,
             fake: FakeDelays::default(),
         }
     }
@@ -124,6 +154,9 @@ mod tests {
         assert_eq!(c.check_provision_state_interval, 60.0);
         assert_eq!(c.heartbeat_interval, 10.0);
         assert!(!c.hostname.is_empty());
+        assert_eq!(c.sync_power_state_interval, 30.0);
+        assert_eq!(c.power_state_sync_max_retries, 3);
+        assert!(!c.force_power_state_during_sync);
     }
 
     #[test]

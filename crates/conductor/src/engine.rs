@@ -19,6 +19,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use uuid::Uuid;
 
 use crate::config::{ConductorConfig, interval, secs};
+use crate::power_sync::{PassReport, PowerSync, PowerSyncError, PowerSyncStats};
 use crate::{CallError, ConductorApi, DriverCall, allocations, calls, claim, recovery, timeouts};
 
 /// Why the conductor could not start.
@@ -167,7 +168,9 @@ impl Engine {
         }
     }
 
-    fn stop_signal(&self) -> watch::Receiver<bool> {
+    /// Resolves once shutdown has begun; every background loop selects on
+    /// it so none outlives the conductor.
+    pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
         self.stop_tx.subscribe()
     }
 
@@ -253,12 +256,15 @@ impl Engine {
 pub struct Conductor {
     engine: Arc<Engine>,
     loops: Mutex<Vec<JoinHandle<()>>>,
+    /// `None` when `sync_power_state_interval` disables the power sync.
+    power_sync: Option<Arc<PowerSync>>,
 }
 
 impl Conductor {
     /// Registers the conductor, recovers what a previous run left behind
     /// (stale locks, operations cut short, pending intents) and starts the
-    /// dispatcher, the sweep, the timeout checks and the heartbeat.
+    /// dispatcher, the sweep, the timeout checks, the heartbeat and the
+    /// power-state sync.
     pub async fn start(
         store: Store,
         config: ConductorConfig,
@@ -323,10 +329,34 @@ impl Conductor {
             interval(cfg.heartbeat_interval),
             Engine::heartbeat,
         ));
+        let power_sync = PowerSync::start(&engine).map(|(sync, handles)| {
+            loops.extend(handles);
+            sync
+        });
         Ok(Arc::new(Conductor {
             engine,
             loops: Mutex::new(loops),
+            power_sync,
         }))
+    }
+
+    /// How fresh the power sync keeps the fleet and what it has done; the
+    /// freshness bound is a promise, so it is observable.
+    pub fn power_sync_stats(&self) -> PowerSyncStats {
+        match &self.power_sync {
+            Some(sync) => sync.stats(),
+            None => PowerSyncStats::default(),
+        }
+    }
+
+    /// Reads every node's power state once, as fast as the concurrency caps
+    /// allow, and reports the pass: for benchmarks, and for operators who
+    /// want the fleet fresh now rather than within the interval.
+    pub async fn power_sync_now(&self) -> Result<PassReport, PowerSyncError> {
+        match &self.power_sync {
+            Some(sync) => sync.run_pass().await,
+            None => Err(PowerSyncError::Disabled),
+        }
     }
 
     /// The configuration the conductor runs with.

@@ -11,8 +11,9 @@
 //! intent in one transaction — and runs the operation in a task holding the
 //! lock; every state change is a store update and the last one releases the
 //! lock. A periodic sweep finds intents whose wake-up was missed, a periodic
-//! check fails nodes whose callback wait timed out, and start-up recovers
-//! nodes a crashed conductor left locked.
+//! check fails nodes whose callback wait timed out, start-up recovers
+//! nodes a crashed conductor left locked, and the power sync keeps every
+//! node's `power_state` within `sync_power_state_interval` of its BMC's.
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -26,12 +27,14 @@ pub mod config;
 mod engine;
 mod flows;
 pub mod fsm;
+mod power_sync;
 mod recovery;
 pub mod steps;
 mod timeouts;
 
 pub use config::ConductorConfig;
 pub use engine::{Conductor, ConductorError};
+pub use power_sync::{PassReport, PowerSyncError, PowerSyncStats};
 
 /// Why an operation on a node stopped before it was done. Internal to the
 /// engine; public so the pure helpers in [`fsm`] can return it.
