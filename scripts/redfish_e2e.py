@@ -26,6 +26,8 @@ VENV = os.path.expanduser("~/.cache/ferrite-test/sushy-venv")
 SYSTEMS = 8
 USER, PASSWORD = "admin", "s3cr3t-Redfish-pw"
 POWER_TIMEOUT = 60
+# The power sync's freshness bound for this run (seconds).
+SYNC_INTERVAL = 3
 
 
 def check(cond, msg):
@@ -96,6 +98,14 @@ class Sushy:
             time.sleep(0.2)
         raise AssertionError("sushy-emulator did not answer on %s" % self.url)
 
+    def reset(self, i, kind):
+        """An out-of-band power action, behind Ferrite's back."""
+        import requests
+        r = requests.post(
+            "%s/redfish/v1/Systems/%s/Actions/ComputerSystem.Reset" % (self.url, system_uuid(i)),
+            json={"ResetType": kind}, auth=(USER, PASSWORD), timeout=10)
+        check(r.status_code in (200, 202, 204), "out-of-band reset: %s" % r.status_code)
+
     def power(self, i):
         import requests
         r = requests.get("%s/redfish/v1/Systems/%s" % (self.url, system_uuid(i)),
@@ -130,7 +140,8 @@ def each(fn, items):
 
 def main():
     ensure_sushy()
-    with Sushy() as sushy, Server(name="ferrite (redfish)") as srv:
+    env = {"FERRITE_CONDUCTOR_SYNC_POWER_STATE_INTERVAL": str(SYNC_INTERVAL)}
+    with Sushy() as sushy, Server(env=env, name="ferrite (redfish)") as srv:
         api = Api(srv.url)
         nodes = []
         for i in range(SYSTEMS):
@@ -203,6 +214,24 @@ def main():
         print("# virtual media inserted and ejected")
 
         power("power off", "power off")
+
+        # Out of band: the emulator powers system 1 on after 1-11 s; the
+        # power sync must notice within its bound once the BMC says so.
+        sushy.reset(1, "On")
+        deadline = time.monotonic() + 60
+        while sushy.power(1) != "On":
+            check(time.monotonic() < deadline, "the emulator never powered on")
+            time.sleep(0.2)
+        seen_on = time.monotonic()
+        while api.ok(api.get("/v1/nodes/%s" % nodes[1]), 200)["power_state"] != "power on":
+            check(time.monotonic() - seen_on < SYNC_INTERVAL + 2,
+                  "out-of-band power on not recorded within %d s" % SYNC_INTERVAL)
+            time.sleep(0.1)
+        print("# out-of-band power on recorded %.1f s after the BMC reported it (bound %d s)"
+              % (time.monotonic() - seen_on, SYNC_INTERVAL))
+        api.ok(api.put("/v1/nodes/%s/states/power" % nodes[1],
+                       {"target": "power off", "timeout": POWER_TIMEOUT}), 202)
+        wait_power(api, nodes[1], "power off")
 
         for u in nodes:
             api.ok(api.put("/v1/nodes/%s/states/provision" % u, {"target": "inspect"}), 202)
