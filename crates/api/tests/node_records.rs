@@ -285,3 +285,29 @@ async fn continue_inspection_needs_a_waiting_node() {
         .await;
     assert_eq!(too_old.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_graphical_console_answers_with_a_url() {
+    let site = Site::start().await;
+    let uuid = node(&site, "gfx", json!({"console_interface": "fake-graphical"})).await;
+    let path = format!("/v1/nodes/{uuid}/states/console");
+    let enabled = site
+        .latest("PUT", &path, Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(enabled.status, StatusCode::ACCEPTED, "{:?}", enabled.body);
+    for _ in 0..200 {
+        let shown = site.latest("GET", &path, None).await;
+        if shown.body["console_enabled"] == true {
+            assert_eq!(shown.body["console_info"]["type"], "vnc");
+            let url = shown.body["console_info"]["url"].as_str().unwrap();
+            assert!(url.starts_with("http://") && url.contains(&uuid), "{url}");
+            let alias = site
+                .latest("GET", &format!("/v1/nodes/states/console/{uuid}"), None)
+                .await;
+            assert_eq!(alias.body, shown.body);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the console never came up");
+}

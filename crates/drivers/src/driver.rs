@@ -149,6 +149,7 @@ impl Driver {
             },
             console: match pick(K::Console)? {
                 "fake" => Arc::new(FakeConsole),
+                "fake-graphical" => Arc::new(FakeGraphicalConsole),
                 "no-console" => disabled(K::Console, "no-console"),
                 other => todo(K::Console, other),
             },

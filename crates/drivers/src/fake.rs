@@ -723,6 +723,41 @@ impl ConsoleInterface for FakeConsole {
     }
 }
 
+/// Fake graphical console (`fake-graphical`): like the fake console, but
+/// it answers the way graphical consoles do, with a browser URL (a noVNC
+/// page for this node), so clients that open a graphical console can be
+/// tested without a BMC.
+pub struct FakeGraphicalConsole;
+
+#[async_trait]
+impl Interface for FakeGraphicalConsole {
+    fn kind(&self) -> InterfaceKind {
+        InterfaceKind::Console
+    }
+    fn name(&self) -> &'static str {
+        "fake-graphical"
+    }
+}
+
+#[async_trait]
+impl ConsoleInterface for FakeGraphicalConsole {
+    async fn start_console(&self, _node: &Node) -> Result<(), DriverError> {
+        Ok(())
+    }
+    async fn stop_console(&self, _node: &Node) -> Result<(), DriverError> {
+        Ok(())
+    }
+    fn console_info(&self, node: &Node) -> Result<Value, DriverError> {
+        Ok(json!({
+            "type": "vnc",
+            "url": format!(
+                "http://127.0.0.1:6090/vnc_lite.html?path=websockify%3Fnode%3D{}",
+                node.uuid
+            ),
+        }))
+    }
+}
+
 /// Fake rescue: entering and leaving rescue take `rescue_delay`.
 pub struct FakeRescue {
     delays: FakeDelays,

@@ -159,7 +159,11 @@ fn fake_hardware() -> HardwareType {
         interfaces: vec![
             (K::Bios, "fake", vec!["fake", "no-bios"]),
             (K::Boot, "fake", vec!["pxe", "ipxe", "fake"]),
-            (K::Console, "fake", vec!["fake", "no-console"]),
+            (
+                K::Console,
+                "fake",
+                vec!["fake", "fake-graphical", "no-console"],
+            ),
             (K::Deploy, "fake", vec!["fake", "direct", "ramdisk"]),
             (K::Firmware, "fake", vec!["fake", "no-firmware"]),
             (K::Inspect, "fake", vec!["fake", "no-inspect"]),

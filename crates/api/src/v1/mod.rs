@@ -57,6 +57,11 @@ pub fn routes() -> Router<App> {
             "/nodes/{node}/states/console",
             get(node_states::get_console).put(node_states::set_console),
         )
+        // The same with the node last, a spelling some clients use.
+        .route(
+            "/nodes/states/console/{node}",
+            get(node_states::get_console).put(node_states::set_console),
+        )
         .route(
             "/nodes/{node}/states/boot_mode",
             put(node_states::set_boot_mode),
