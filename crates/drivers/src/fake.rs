@@ -539,24 +539,6 @@ impl RaidInterface for FakeRaid {
     }
 }
 
-fn check_settings(args: &Dict) -> Result<(), DriverError> {
-    let ok = args
-        .get("settings")
-        .and_then(Value::as_array)
-        .is_some_and(|list| {
-            list.iter().all(|s| {
-                s.get("name").and_then(Value::as_str).is_some() && s.get("value").is_some()
-            })
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(DriverError::InvalidParameter(
-            "settings must be a list of {\"name\": ..., \"value\": ...} objects.".to_string(),
-        ))
-    }
-}
-
 /// Fake BIOS: accepts settings in `bios_delay`.
 pub struct FakeBios {
     delays: FakeDelays,
@@ -574,15 +556,7 @@ impl Interface for FakeBios {
     fake_identity!(Bios);
 
     fn steps(&self, _phase: StepPhase) -> Vec<StepDef> {
-        use InterfaceKind::Bios as B;
-        vec![
-            StepDef::new(B, "apply_configuration", 0).arg(
-                "settings",
-                "A list of BIOS settings, each {\"name\": ..., \"value\": ...}.",
-                true,
-            ),
-            StepDef::new(B, "factory_reset", 0),
-        ]
+        crate::bios::steps()
     }
 
     async fn execute_step(
@@ -592,7 +566,9 @@ impl Interface for FakeBios {
         args: &Dict,
     ) -> Result<StepOutcome, DriverError> {
         match step {
-            "apply_configuration" => check_settings(args)?,
+            "apply_configuration" => {
+                crate::bios::settings(args)?;
+            }
             "factory_reset" => {}
             other => return Err(unsupported(self, &format!("the step {other}"))),
         }

@@ -32,26 +32,6 @@ async fn bios_path(client: &dyn BmcClient, system: &str) -> Result<String, Drive
         })
 }
 
-/// Turns Ironic's `[{"name": …, "value": …}]` into Redfish attributes.
-pub fn settings_to_attributes(args: &Dict) -> Result<Map<String, Value>, DriverError> {
-    let bad = || {
-        DriverError::InvalidParameter(
-            "settings must be a list of {\"name\": ..., \"value\": ...} objects.".to_string(),
-        )
-    };
-    let list = args
-        .get("settings")
-        .and_then(Value::as_array)
-        .ok_or_else(bad)?;
-    let mut attributes = Map::new();
-    for item in list {
-        let name = item.get("name").and_then(Value::as_str).ok_or_else(bad)?;
-        let value = item.get("value").ok_or_else(bad)?;
-        attributes.insert(name.to_string(), value.clone());
-    }
-    Ok(attributes)
-}
-
 /// The `redfish` BIOS interface.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RedfishBios;
@@ -117,15 +97,7 @@ impl Interface for RedfishBios {
     }
 
     fn steps(&self, _phase: StepPhase) -> Vec<StepDef> {
-        use InterfaceKind::Bios as B;
-        vec![
-            StepDef::new(B, "apply_configuration", 0).arg(
-                "settings",
-                "A list of BIOS settings, each {\"name\": ..., \"value\": ...}.",
-                true,
-            ),
-            StepDef::new(B, "factory_reset", 0),
-        ]
+        crate::bios::steps()
     }
 
     /// Stores the change, then reboots through the node's power interface
@@ -138,7 +110,7 @@ impl Interface for RedfishBios {
     ) -> Result<StepOutcome, DriverError> {
         match step {
             "apply_configuration" => {
-                let attributes = settings_to_attributes(args)?;
+                let attributes = crate::bios::settings(args)?;
                 self.apply_settings(ctx.node, &attributes).await?;
             }
             "factory_reset" => self.factory_reset(ctx.node).await?,
