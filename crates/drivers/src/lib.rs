@@ -209,6 +209,47 @@ fn fake_hardware() -> HardwareType {
     }
 }
 
+/// Checks shared by the BMC hardware types' tests: every default enabled,
+/// `property` documented, the `implemented` interfaces built under the
+/// name `iface`, and power validation naming `address_key` until it is
+/// set (to a valid address, after which it passes). Returns the driver
+/// and the node with the address set, for type-specific checks.
+#[cfg(test)]
+pub(crate) async fn check_bmc_hardware_type(
+    hw: &HardwareType,
+    implemented: &[InterfaceKind],
+    iface: &str,
+    property: &str,
+    address_key: &str,
+) -> (Driver, ferrite_model::Node) {
+    for kind in InterfaceKind::ALL {
+        let default = hw.default_interface(*kind);
+        assert!(hw.supports(*kind, default), "{kind:?} default {default}");
+    }
+    assert!(hw.properties.iter().any(|(k, _)| *k == property));
+    let mut node = ferrite_model::Node {
+        driver: hw.name.into(),
+        ..ferrite_model::Node::default()
+    };
+    let Ok(d) = Driver::build(&node, &FakeDelays::default()) else {
+        panic!("build")
+    };
+    for kind in implemented {
+        assert_eq!(d.interface(*kind).name(), iface, "{kind:?}");
+    }
+    // Without the address, validation names the missing key.
+    let Err(e) = d.power.validate(&node).await else {
+        panic!("validated without an address")
+    };
+    assert!(e.to_string().contains(address_key), "{e}");
+    node.driver_info
+        .insert(address_key.into(), serde_json::json!("bmc.example"));
+    assert!(d.power.validate(&node).await.is_ok());
+    // Boot has no code yet and says so.
+    assert!(d.boot.validate(&node).await.is_err());
+    (d, node)
+}
+
 #[cfg(test)]
 mod registry_tests {
     use super::*;

@@ -237,41 +237,21 @@ pub fn boot_mode(node: &Node) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Driver, FakeDelays};
     use serde_json::json;
 
     #[tokio::test]
     async fn the_hardware_type_builds_with_ironic_defaults() {
-        let hw = hardware_type();
-        for kind in InterfaceKind::ALL {
-            let default = hw.default_interface(*kind);
-            assert!(hw.supports(*kind, default), "{kind:?} default {default}");
-        }
-        assert!(hw.properties.iter().any(|(k, _)| *k == "ipmi_bridging"));
-        let mut node = Node {
-            driver: "ipmi".into(),
-            ..Node::default()
-        };
-        let Ok(d) = Driver::build(&node, &FakeDelays::default()) else {
-            panic!("build")
-        };
-        for kind in [
-            InterfaceKind::Power,
-            InterfaceKind::Management,
-            InterfaceKind::Vendor,
-        ] {
-            assert_eq!(d.interface(kind).name(), "ipmitool", "{kind:?}");
-        }
-        let Err(e) = d.power.validate(&node).await else {
-            panic!("validated without an address")
-        };
-        assert!(e.to_string().contains("ipmi_address"), "{e}");
-        node.driver_info
-            .insert("ipmi_address".into(), json!("bmc.example"));
-        assert!(d.power.validate(&node).await.is_ok());
+        use InterfaceKind as K;
+        let (d, node) = crate::check_bmc_hardware_type(
+            &hardware_type(),
+            &[K::Power, K::Management, K::Vendor],
+            "ipmitool",
+            "ipmi_bridging",
+            "ipmi_address",
+        )
+        .await;
         assert!(d.management.validate(&node).await.is_ok());
-        // Boot has no code yet and says so; the console is off.
-        assert!(d.boot.validate(&node).await.is_err());
+        // The console is off.
         assert_eq!(d.console.name(), "no-console");
     }
 

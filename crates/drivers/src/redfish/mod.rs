@@ -182,42 +182,25 @@ pub(crate) async fn connect_system(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Driver, FakeDelays};
 
     #[tokio::test]
     async fn the_hardware_type_builds_with_ironic_defaults() {
-        let hw = hardware_type();
-        for kind in InterfaceKind::ALL {
-            let default = hw.default_interface(*kind);
-            assert!(hw.supports(*kind, default), "{kind:?} default {default}");
-        }
-        assert!(hw.properties.iter().any(|(k, _)| *k == "redfish_verify_ca"));
-        let mut node = Node {
-            driver: "redfish".into(),
-            ..Node::default()
-        };
-        let Ok(d) = Driver::build(&node, &FakeDelays::default()) else {
-            panic!("build")
-        };
-        for kind in [
-            InterfaceKind::Power,
-            InterfaceKind::Management,
-            InterfaceKind::Bios,
-            InterfaceKind::Inspect,
-            InterfaceKind::Firmware,
-            InterfaceKind::Vendor,
-        ] {
-            assert_eq!(d.interface(kind).name(), "redfish", "{kind:?}");
-        }
-        // Without redfish_address, validation names the missing key.
-        let Err(e) = d.power.validate(&node).await else {
-            panic!("validated without an address")
-        };
-        assert!(e.to_string().contains("redfish_address"), "{e}");
-        node.driver_info
-            .insert("redfish_address".into(), serde_json::json!("bmc.example"));
-        assert!(d.power.validate(&node).await.is_ok());
-        // Boot has no code yet and says so.
-        assert!(d.boot.validate(&node).await.is_err());
+        use InterfaceKind as K;
+        let implemented = [
+            K::Power,
+            K::Management,
+            K::Bios,
+            K::Inspect,
+            K::Firmware,
+            K::Vendor,
+        ];
+        crate::check_bmc_hardware_type(
+            &hardware_type(),
+            &implemented,
+            "redfish",
+            "redfish_verify_ca",
+            "redfish_address",
+        )
+        .await;
     }
 }
