@@ -8,7 +8,9 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::{AppState, RfError, RfResult, link, no_content, ok, parse_object, system, type_error};
+use super::{
+    AppState, RfError, RfResult, link, no_content, ok, parse_object, required, system, type_error,
+};
 use crate::bios::{self, BiosError};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -91,12 +93,7 @@ async fn patch_settings(
 ) -> RfResult {
     let i = system(&fleet, &id)?;
     let req = parse_object(&body)?;
-    let Some(attrs) = req.get("Attributes") else {
-        return Err(RfError::bad_request(
-            "Base.1.8.PropertyMissing",
-            "The property Attributes is a required property and must be included in the request.",
-        ));
-    };
+    let attrs = required(&req, "Attributes")?;
     let attrs = attrs
         .as_object()
         .ok_or_else(|| type_error("Attributes", attrs))?;

@@ -217,21 +217,29 @@ pub(crate) fn status_ok() -> Value {
     json!({"State": "Enabled", "Health": "OK", "HealthRollup": "OK"})
 }
 
+/// `PropertyMissing` for `name`.
+pub(crate) fn property_missing(name: &str) -> RfError {
+    RfError::bad_request(
+        "Base.1.8.PropertyMissing",
+        format!("The property {name} is a required property and must be included in the request."),
+    )
+}
+
+/// A required property, or Redfish's missing-property error.
+pub(crate) fn required<'a>(
+    map: &'a serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<&'a Value, RfError> {
+    map.get(name).ok_or_else(|| property_missing(name))
+}
+
 /// A required string property, with Redfish's missing/type errors.
 pub(crate) fn required_str<'a>(
     map: &'a serde_json::Map<String, Value>,
     name: &str,
 ) -> Result<&'a str, RfError> {
-    match map.get(name) {
-        None => Err(RfError::bad_request(
-            "Base.1.8.PropertyMissing",
-            format!(
-                "The property {name} is a required property and must be included in the request."
-            ),
-        )),
-        Some(Value::String(s)) => Ok(s),
-        Some(v) => Err(type_error(name, v)),
-    }
+    let v = required(map, name)?;
+    v.as_str().ok_or_else(|| type_error(name, v))
 }
 
 /// `PropertyValueTypeError` for `name`.

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     AppState, RfError, RfResult, collection, enum_value, link, no_content, ok, parse_object,
-    status_ok, system, type_error,
+    property_missing, status_ok, system, type_error,
 };
 use crate::state::{RaidType, Volume};
 
@@ -224,10 +224,7 @@ fn requested_raid(req: &Map<String, Value>) -> Result<RaidType, RfError> {
             Some(_) => Err(RfError::value_not_in_list("VolumeType", v)),
             None => Err(type_error("VolumeType", v)),
         },
-        None => Err(RfError::bad_request(
-            "Base.1.8.PropertyMissing",
-            "The property RAIDType is a required property and must be included in the request.",
-        )),
+        None => Err(property_missing("RAIDType")),
     }
 }
 
@@ -246,12 +243,7 @@ async fn create_volume(
         .get("Links")
         .and_then(|l| l.get("Drives"))
         .and_then(Value::as_array)
-        .ok_or_else(|| {
-            RfError::bad_request(
-                "Base.1.8.PropertyMissing",
-                "The property Links/Drives is a required property and must be included in the request.",
-            )
-        })?;
+        .ok_or_else(|| property_missing("Links/Drives"))?;
     let mut drives = Vec::new();
     for l in links {
         let path = l

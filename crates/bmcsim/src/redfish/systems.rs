@@ -8,8 +8,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::{
-    AppState, RfError, RfResult, enum_value, link, no_content, ok, parse_object, status_ok, system,
-    type_error,
+    AppState, RfError, RfResult, enum_value, link, no_content, ok, parse_object, required,
+    status_ok, system, type_error,
 };
 use crate::state::{BootMode, BootOverrideEnabled, BootTarget, ResetType};
 
@@ -232,12 +232,7 @@ async fn patch_secure_boot(
 ) -> RfResult {
     let i = system(&fleet, &id)?;
     let req = parse_object(&body)?;
-    let Some(v) = req.get("SecureBootEnable") else {
-        return Err(RfError::bad_request(
-            "Base.1.8.PropertyMissing",
-            "The property SecureBootEnable is a required property and must be included in the request.",
-        ));
-    };
+    let v = required(&req, "SecureBootEnable")?;
     let enable = v
         .as_bool()
         .ok_or_else(|| type_error("SecureBootEnable", v))?;
