@@ -57,6 +57,17 @@ fn redfish_node(sim: &Simulator, i: usize, state: S, power: Option<PowerState>) 
     }
 }
 
+/// `count` active, powered-off `redfish` nodes for the first systems of
+/// `sim`, in system order.
+async fn active_nodes(store: &Store, sim: &Simulator, count: usize) -> Vec<Uuid> {
+    let mut nodes = Vec::new();
+    for i in 0..count {
+        let node = redfish_node(sim, i, S::Active, Some(PowerState::Off));
+        nodes.push(add(store, node).await);
+    }
+    nodes
+}
+
 async fn wait_node(
     store: &Store,
     uuid: Uuid,
@@ -89,16 +100,7 @@ async fn wait_node(
 async fn an_out_of_band_change_is_recorded_within_the_bound() {
     let site = site().await;
     let sim = simulator(4, InitialPower::Off).await;
-    let mut nodes = Vec::new();
-    for i in 0..4 {
-        nodes.push(
-            add(
-                &site.store,
-                redfish_node(&sim, i, S::Active, Some(PowerState::Off)),
-            )
-            .await,
-        );
-    }
+    let nodes = active_nodes(&site.store, &sim, 4).await;
     let c = start(&site.store, sync_config()).await;
     // Let every node be read once, so the change below is found by the
     // steady-state schedule rather than the first look.
@@ -220,16 +222,7 @@ async fn failing_bmcs_go_to_maintenance_and_recover_while_the_rest_stay_fresh() 
         FailureKind::Garbage,
         FailureKind::Drop,
     ];
-    let mut nodes = Vec::new();
-    for i in 0..8 {
-        nodes.push(
-            add(
-                &site.store,
-                redfish_node(&sim, i, S::Active, Some(PowerState::Off)),
-            )
-            .await,
-        );
-    }
+    let nodes = active_nodes(&site.store, &sim, 8).await;
     let c = start(&site.store, sync_config()).await;
     c.power_sync_now().await.expect("first pass");
     for (i, kind) in kinds.iter().enumerate() {
