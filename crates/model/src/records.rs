@@ -34,6 +34,22 @@ impl Default for NodeInventory {
     }
 }
 
+/// The MACs of an inventory's `interfaces[].mac_address`, normalised; the
+/// entries without a valid MAC are skipped. Inspection creates ports from
+/// them and `continue_inspection` finds its node by them.
+pub fn interface_macs(inventory: &Value) -> Vec<String> {
+    inventory
+        .get("interfaces")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|i| i.get("mac_address").and_then(Value::as_str))
+                .filter_map(crate::ident::normalize_mac)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One firmware component of a node (`bios`, `bmc`, a NIC, …) and its
 /// versions as the firmware interface last read them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,34 +9,15 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use ferrite_model::ident::{normalize_mac, parse_uuid};
+use ferrite_model::ident::parse_uuid;
+use ferrite_model::records::interface_macs;
 use ferrite_model::{Event, Node, NodeInventory, ProvisionState};
 use ferrite_store::Ident;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::ramdisk::{issue_token, lookup_body, node_by_macs};
 use crate::App;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Params};
-
-/// The MACs of the inventory's interfaces; at least one is required.
-fn inventory_macs(inventory: &Map<String, Value>) -> ApiResult<Vec<String>> {
-    let macs: Vec<String> = inventory
-        .get("interfaces")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|i| i.get("mac_address").and_then(Value::as_str))
-                .filter_map(normalize_mac)
-                .collect()
-        })
-        .unwrap_or_default();
-    if macs.is_empty() {
-        return Err(ApiError::bad_request(
-            "The inventory must list at least one interface with a valid mac_address.",
-        ));
-    }
-    Ok(macs)
-}
 
 /// `POST /v1/continue_inspection[?node_uuid=]`.
 pub async fn continue_inspection(
@@ -59,7 +40,13 @@ pub async fn continue_inspection(
             "The inspection data has no inventory object.",
         ));
     };
-    let macs = inventory_macs(&inventory)?;
+    let inventory = Value::Object(inventory);
+    let macs = interface_macs(&inventory);
+    if macs.is_empty() {
+        return Err(ApiError::bad_request(
+            "The inventory must list at least one interface with a valid mac_address.",
+        ));
+    }
     let params = Params::parse(query.as_deref());
     let uuid = match params.get("node_uuid") {
         Some(raw) => parse_uuid(raw)
@@ -96,7 +83,7 @@ pub async fn continue_inspection(
     app.store
         .put(NodeInventory {
             uuid: node.uuid,
-            inventory: Value::Object(inventory),
+            inventory,
             plugin_data: Value::Object(plugin_data),
             created_at: Utc::now(),
             ..NodeInventory::default()

@@ -77,27 +77,20 @@ pub async fn firmware(NodeCtx { app, version, node }: NodeCtx) -> ApiResult<Json
     let shown: Vec<Value> = components
         .iter()
         .map(|c| {
-            let mut item = json!({
-                "component": c.component,
-                "initial_version": c.initial_version,
-                "current_version": c.current_version,
-                "last_version_flashed": c.last_version_flashed,
-                "created_at": c.created_at,
-                "updated_at": c.updated_at,
-            });
-            if version.at_least(114)
-                && let Value::Object(map) = &mut item
-            {
-                map.insert("vendor".into(), json!(c.vendor));
-                map.insert("model".into(), json!(c.model));
-                map.insert("serial_number".into(), json!(c.serial_number));
+            let mut item = Map::new();
+            item.insert("component".into(), json!(c.component));
+            item.insert("initial_version".into(), json!(c.initial_version));
+            item.insert("current_version".into(), json!(c.current_version));
+            item.insert("last_version_flashed".into(), json!(c.last_version_flashed));
+            item.insert("created_at".into(), json!(c.created_at));
+            item.insert("updated_at".into(), json!(c.updated_at));
+            if version.at_least(114) {
+                item.insert("vendor".into(), json!(c.vendor));
+                item.insert("model".into(), json!(c.model));
+                item.insert("serial_number".into(), json!(c.serial_number));
             }
-            let mut map = match item {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            };
-            super::resource::ironic_times(&mut map);
-            Value::Object(map)
+            super::resource::ironic_times(&mut item);
+            Value::Object(item)
         })
         .collect();
     Ok(Json(json!({ "firmware": shown })))

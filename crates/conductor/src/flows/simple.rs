@@ -66,16 +66,7 @@ pub(crate) async fn inspect(lock: &mut Locked) -> Result<(), FlowError> {
 /// earlier one, and creates a port for every interface MAC the node has no
 /// port for yet, before the node leaves `inspecting`.
 async fn keep_inventory(lock: &Locked, inventory: serde_json::Value) -> Result<(), FlowError> {
-    let macs: Vec<String> = inventory
-        .get("interfaces")
-        .and_then(serde_json::Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|i| i.get("mac_address").and_then(serde_json::Value::as_str))
-                .filter_map(ferrite_model::ident::normalize_mac)
-                .collect()
-        })
-        .unwrap_or_default();
+    let macs = ferrite_model::records::interface_macs(&inventory);
     let record = ferrite_model::NodeInventory {
         uuid: lock.node.uuid,
         inventory,
