@@ -4,7 +4,8 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -13,9 +14,30 @@ use super::error::ApiError;
 /// Largest body accepted unless the app configures otherwise.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
-/// The configured body cap, stored as a request extension by the router.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+/// Reads the whole request body (at most `limit` bytes) before anything
+/// else looks at the request. A server that answers — a 404 from the node
+/// lookup, a 406 from version negotiation — while the body is still on
+/// the wire has to drop the connection, and the client's next request on
+/// that keep-alive connection then fails with "closed without response".
+/// Bodies are small JSON documents, so buffering them costs nothing.
+pub async fn buffered(request: Request, limit: usize) -> Result<Request, Response> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Err(_) => {
+            let mut refused = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body is larger than the limit of {limit} bytes."),
+            )
+            .into_response();
+            // The rest of the body is still unread: this connection is done.
+            refused
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(refused)
+        }
+    }
+}
 
 /// A parsed JSON body (`Value::Null` when the body is empty).
 pub struct JsonBody(pub Value);
@@ -24,17 +46,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
-        let limit = request
-            .extensions()
-            .get::<BodyLimit>()
-            .map_or(DEFAULT_MAX_BODY, |l| l.0);
-        let body: Body = request.into_body();
-        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body is larger than the limit of {limit} bytes."),
-            )
-        })?;
+        // Already buffered and bounded by the pipeline (`buffered`).
+        let bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Unreadable request body: {e}")))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Null));
         }

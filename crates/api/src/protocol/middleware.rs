@@ -14,7 +14,7 @@ use base64::Engine;
 use ferrite_model::Version;
 use tracing::Instrument;
 
-use super::body::BodyLimit;
+use super::body;
 use super::error::ApiError;
 use super::links::PublicUrl;
 use super::version::{self, ApiVersion, MaxVersion};
@@ -143,7 +143,7 @@ pub struct Pipeline {
 /// The outermost middleware; see the module documentation.
 pub async fn pipeline(
     State(pipeline): State<Arc<Pipeline>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
@@ -154,9 +154,11 @@ pub async fn pipeline(
     async move {
         let max = pipeline.max_version;
         let negotiated = version::negotiate(request.headers(), max);
-        let mut response = match negotiated.clone() {
-            Err(err) => err.into_response(),
-            Ok(version) => {
+        let buffered = body::buffered(request, pipeline.body_limit).await;
+        let mut response = match (negotiated.clone(), buffered) {
+            (_, Err(refused)) => refused,
+            (Err(err), Ok(_)) => err.into_response(),
+            (Ok(version), Ok(mut request)) => {
                 if let Some(uri) = normalize(request.uri(), version) {
                     *request.uri_mut() = uri;
                 }
@@ -181,9 +183,6 @@ pub async fn pipeline(
                     request
                         .extensions_mut()
                         .insert(RequestId(request_id.clone()));
-                    request
-                        .extensions_mut()
-                        .insert(BodyLimit(pipeline.body_limit));
                     request
                         .extensions_mut()
                         .insert(PublicUrl(pipeline.public_url.clone()));
