@@ -29,6 +29,7 @@ mod flows;
 pub mod fsm;
 mod power_sync;
 mod recovery;
+pub mod ring;
 pub mod steps;
 mod timeouts;
 
