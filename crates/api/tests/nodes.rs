@@ -431,3 +431,48 @@ async fn retired_rules_and_patch_wording() {
         "an available node cannot be retired"
     );
 }
+
+#[tokio::test]
+async fn conductor_groups_need_a_live_conductor_and_name_the_owner() {
+    let site = Site::start().await;
+    let refused = site
+        .latest(
+            "POST",
+            "/v1/nodes",
+            Some(json!({"driver": "fake-hardware", "conductor_group": "Edge-1"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let message = fault(&refused.body);
+    assert!(message.contains("conductor group \"edge-1\""), "{message}");
+    assert_eq!(
+        site.latest("GET", "/v1/nodes", None).await.body["nodes"],
+        json!([])
+    );
+
+    let uuid = enrolled(&site, "grouped", json!({})).await;
+    let shown = site.latest("GET", &format!("/v1/nodes/{uuid}"), None).await;
+    assert_eq!(shown.body["conductor"], json!("test-conductor"));
+    let moved = site
+        .latest(
+            "PATCH",
+            &format!("/v1/nodes/{uuid}"),
+            Some(json!([{"op": "replace", "path": "/conductor_group", "value": "edge-2"}])),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST);
+    let after = site.latest("GET", &format!("/v1/nodes/{uuid}"), None).await;
+    assert_eq!(after.body["conductor_group"], json!(""));
+    let listed = site
+        .latest(
+            "GET",
+            "/v1/nodes?conductor=test-conductor&fields=uuid",
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["nodes"].as_array().map(Vec::len), Some(1));
+    let elsewhere = site
+        .latest("GET", "/v1/nodes?conductor=other&fields=uuid", None)
+        .await;
+    assert_eq!(elsewhere.body["nodes"], json!([]));
+}

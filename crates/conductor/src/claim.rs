@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::engine::Engine;
-use crate::{FlowError, flows, fsm};
+use crate::{FlowError, flows, fsm, membership};
 
 /// A node this conductor holds the lock of, with its latest snapshot.
 pub(crate) struct Locked {
@@ -98,11 +98,16 @@ impl Locked {
 /// had another intent waiting when the work finished.
 pub(crate) async fn run_once(engine: &Arc<Engine>, uuid: Uuid) -> bool {
     let host = engine.hostname().to_string();
+    let ring = engine.membership.ring();
     let claimed = engine
         .store
         .update::<Node, Intent, FlowError, _>(&Ident::Uuid(uuid), move |n| {
             if n.intent.is_none() {
                 return Err(FlowError::NothingToDo);
+            }
+            let owner = ring.owner(n.uuid, &n.conductor_group, membership::PROVISION);
+            if owner.is_none_or(|m| m.hostname != host) {
+                return Err(FlowError::NotOwner(owner.map(|m| m.hostname.clone())));
             }
             if let Some(holder) = &n.reservation {
                 return Err(FlowError::Locked(holder.clone()));
@@ -119,6 +124,10 @@ pub(crate) async fn run_once(engine: &Arc<Engine>, uuid: Uuid) -> bool {
         }
         Err(FlowError::Locked(holder)) => {
             debug!(%holder, "node is locked; its intent waits for the lock");
+            return false;
+        }
+        Err(FlowError::NotOwner(owner)) => {
+            debug!(?owner, "another conductor owns the node");
             return false;
         }
         Err(e) => {

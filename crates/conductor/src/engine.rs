@@ -20,7 +20,9 @@ use uuid::Uuid;
 
 use crate::config::{ConductorConfig, interval, secs};
 use crate::power_sync::{PassReport, PowerSync, PowerSyncError, PowerSyncStats};
-use crate::{CallError, ConductorApi, DriverCall, allocations, calls, claim, recovery, timeouts};
+use crate::{
+    CallError, ConductorApi, DriverCall, allocations, calls, claim, membership, recovery, timeouts,
+};
 
 /// Why the conductor could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub(crate) struct Engine {
     permits: Arc<Semaphore>,
     /// Allocations being scheduled by this process.
     pub(crate) allocations: allocations::Tracker,
+    /// The live conductors and the ring that says who owns which node.
+    pub(crate) membership: membership::Membership,
 }
 
 impl Engine {
@@ -220,6 +224,7 @@ impl Engine {
             }
             Err(e) => warn!(error = %e, "conductor heartbeat failed"),
         }
+        membership::refresh(&self).await;
     }
 
     async fn register(&self) -> Result<(), StoreError> {
@@ -272,6 +277,7 @@ impl Conductor {
         let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
         let (stop_tx, _) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(config.max_concurrent_operations.max(1)));
+        let me = membership::member(&config);
         let engine = Arc::new(Engine {
             store,
             config,
@@ -284,10 +290,12 @@ impl Conductor {
             stop_tx,
             permits,
             allocations: allocations::Tracker::default(),
+            membership: membership::Membership::new(me),
         });
         let span = info_span!("conductor", host = %engine.hostname());
         async {
             engine.register().await?;
+            membership::refresh(&engine).await;
             recovery::recover_at_start(&engine).await?;
             info!("conductor started");
             Ok::<(), StoreError>(())
@@ -407,6 +415,16 @@ impl Conductor {
 impl ConductorApi for Conductor {
     fn hostname(&self) -> &str {
         self.engine.hostname()
+    }
+
+    fn owner(&self, node: Uuid, group: &str) -> Option<String> {
+        let ring = self.engine.membership.ring();
+        ring.owner(node, group, membership::PROVISION)
+            .map(|m| m.hostname.clone())
+    }
+
+    fn serves_group(&self, group: &str) -> bool {
+        self.engine.membership.ring().serves_group(group)
     }
 
     fn wake(&self, node: Uuid) {

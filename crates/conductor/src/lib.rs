@@ -27,6 +27,7 @@ pub mod config;
 mod engine;
 mod flows;
 pub mod fsm;
+mod membership;
 mod power_sync;
 mod recovery;
 pub mod ring;
@@ -51,6 +52,10 @@ pub enum FlowError {
     /// takeover released it): stop touching the node.
     #[error("this conductor no longer holds the node's lock")]
     LostLock,
+    /// The hash ring gives the node to another conductor (or to none: no
+    /// live conductor serves its group).
+    #[error("the node belongs to conductor {0:?}")]
+    NotOwner(Option<String>),
     /// There was nothing to claim or change.
     #[error("nothing to do")]
     NothingToDo,
@@ -153,6 +158,12 @@ pub enum CallError {
 pub trait ConductorApi: Send + Sync + 'static {
     /// Hostname shown as the node's `conductor` and in `/v1/conductors`.
     fn hostname(&self) -> &str;
+    /// The conductor the hash ring gives `node` of `group` to, shown as the
+    /// node's `conductor`; None when no live conductor serves the group.
+    fn owner(&self, node: Uuid, group: &str) -> Option<String>;
+    /// Whether a live conductor serves `group`: creating a node in, or
+    /// moving one to, a group nobody serves is refused (400), as in Ironic.
+    fn serves_group(&self, group: &str) -> bool;
     /// Wakes the engine: an intent was recorded for `node`.
     fn wake(&self, node: Uuid);
     /// Wakes the engine: an allocation was recorded in state `allocating`

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::config::secs;
 use crate::engine::Engine;
+use crate::membership::is_fresh;
 use crate::{FlowError, fsm};
 
 fn query(filters: Vec<Filter>) -> ListQuery {
@@ -38,13 +38,7 @@ fn states(pred: impl Fn(ProvisionState) -> bool) -> Vec<Value> {
 /// alive, so a database hiccup never steals locks.
 async fn alive(engine: &Engine, host: &str) -> bool {
     match engine.store.conductor(host).await {
-        Ok(c) => {
-            let seen = c.updated_at.unwrap_or(c.created_at);
-            let limit = secs(engine.config.heartbeat_timeout)
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .unwrap_or_else(|| chrono::Duration::seconds(60));
-            c.online && Utc::now() - seen <= limit
-        }
+        Ok(c) => is_fresh(&c, engine.config.heartbeat_timeout, Utc::now()),
         Err(StoreError::NotFound { .. }) => false,
         Err(e) => {
             warn!(error = %e, %host, "could not read a conductor's registration");

@@ -160,6 +160,16 @@ pub fn stored_text(node: &Node) -> String {
     serde_json::to_string(node).unwrap_or_else(|_| "{}".to_owned())
 }
 
+impl StoredNode<'_> {
+    /// The node's `conductor_group` ("" when absent), which the hash ring
+    /// needs to name its owner.
+    pub(crate) fn group(&self) -> String {
+        self.conductor_group
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// How a field missing from an old document is shown.
 #[derive(Clone, Copy)]
 pub enum Missing {

@@ -139,7 +139,9 @@ pub(crate) struct NodeOut<'a> {
     pub(crate) node: &'a StoredNode<'a>,
     pub(crate) shown: &'a Shown,
     pub(crate) base: &'a BaseUrl,
-    pub(crate) conductor: &'a str,
+    /// The node's owner on the hash ring (None: no live conductor serves
+    /// its group).
+    pub(crate) conductor: Option<&'a str>,
 }
 
 impl Serialize for NodeOut<'_> {
@@ -172,7 +174,7 @@ impl Serialize for NodeOut<'_> {
         raw!(boot_mode);
         raw!(chassis_uuid);
         raw!(clean_step, EmptyDict);
-        field!("conductor", self.conductor);
+        field!("conductor", &self.conductor);
         raw!(conductor_group, EmptyString);
         raw!(console_enabled, False);
         raw!(console_interface);
@@ -272,7 +274,7 @@ pub fn render(
     node: &Node,
     version: ApiVersion,
     base: &BaseUrl,
-    conductor: &str,
+    conductor: Option<&str>,
     view: View<'_>,
 ) -> Value {
     let shown = Shown::new(version, view);
@@ -341,13 +343,25 @@ mod tests {
         };
         node.driver_info
             .insert("ipmi_password".into(), json!("hunter2"));
-        let v11 = render(&node, ApiVersion(Version(1, 1)), &base(), "c", View::Full);
+        let v11 = render(
+            &node,
+            ApiVersion(Version(1, 1)),
+            &base(),
+            Some("c"),
+            View::Full,
+        );
         assert_eq!(v11["provision_state"], Value::Null);
         assert!(v11.get("name").is_none());
         assert!(v11.get("driver_internal_info").is_none());
         assert!(v11.get("states").is_none());
         assert_eq!(v11["driver_info"]["ipmi_password"], json!(MASK));
-        let v49 = render(&node, ApiVersion(Version(1, 49)), &base(), "c", View::Full);
+        let v49 = render(
+            &node,
+            ApiVersion(Version(1, 49)),
+            &base(),
+            Some("c"),
+            View::Full,
+        );
         assert_eq!(v49["provision_state"], json!("available"));
         assert_eq!(v49["conductor"], json!("c"));
         assert!(v49.get("owner").is_none());
@@ -356,7 +370,7 @@ mod tests {
             &node,
             ApiVersion(Version(1, 49)),
             &base(),
-            "c",
+            Some("c"),
             View::Summary,
         );
         let mut keys: Vec<_> = summary.as_object().unwrap().keys().cloned().collect();
@@ -385,7 +399,7 @@ mod tests {
             &node,
             ApiVersion(Version(1, 999)),
             &base(),
-            "c",
+            Some("c"),
             View::Detail,
         );
         let mut keys: Vec<&str> = all
@@ -426,7 +440,7 @@ mod tests {
             &node,
             ApiVersion(Version(1, 999)),
             &base(),
-            "c",
+            Some("c"),
             View::Detail,
         );
         let stored = serde_json::to_value(&node).unwrap();

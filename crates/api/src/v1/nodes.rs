@@ -5,6 +5,7 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use ferrite_conductor::ConductorApi;
 use ferrite_model::fields::{NODE_FIELDS, find};
 use ferrite_model::{Chassis, Node, ProvisionState};
 use ferrite_store::{Filter, Ident, StoreError};
@@ -141,19 +142,29 @@ pub async fn list_nodes(
         ));
     }
     scope.extend(filters(&params, version)?);
-    let conductor = app.conductor.hostname().to_string();
-    let text = match params.get("conductor") {
-        Some(host) if host != conductor => "[]".to_owned(),
-        _ => app.store.list_json::<Node>(&list.query(scope)).await?,
-    };
+    let text = app.store.list_json::<Node>(&list.query(scope)).await?;
     let nodes: Vec<StoredNode<'_>> =
         serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("node page: {e}")))?;
+    let mut nodes: Vec<(StoredNode<'_>, Option<String>)> = nodes
+        .into_iter()
+        .map(|n| {
+            let owner = Uuid::parse_str(&n.uuid)
+                .ok()
+                .and_then(|uuid| app.conductor.owner(uuid, &n.group()));
+            (n, owner)
+        })
+        .collect();
+    // `?conductor=` selects by owner, which the ring computes rather than
+    // the store keeps: filtered here, so such a page may come up short.
+    if let Some(host) = params.get("conductor") {
+        nodes.retain(|(_, owner)| owner.as_deref() == Some(host));
+    }
     let view = match (&list.fields, detail_path || list.detail) {
         (Some(fields), _) => View::Only(fields),
         (None, true) => View::Detail,
         (None, false) => View::Summary,
     };
-    let last = nodes.last().map(|n| n.uuid.to_string());
+    let last = nodes.last().map(|(n, _)| n.uuid.to_string());
     let next = if params.get("instance_uuid").is_none() {
         list.next_link(
             base,
@@ -180,11 +191,11 @@ pub async fn list_nodes(
     let page = NodePage {
         nodes: nodes
             .iter()
-            .map(|node| NodeOut {
+            .map(|(node, owner)| NodeOut {
                 node,
                 shown: &shown,
                 base,
-                conductor: &conductor,
+                conductor: owner.as_deref(),
             })
             .collect(),
         next,
@@ -244,8 +255,23 @@ pub async fn show(
         &node,
         version,
         &base,
-        app.conductor.hostname(),
+        app.conductor
+            .owner(node.uuid, &node.conductor_group)
+            .as_deref(),
         view,
+    )))
+}
+
+/// Refuses a node in a conductor group no live conductor serves: nothing
+/// would ever work on it (400, as Ironic's "No valid host").
+fn check_group(conductor: &dyn ConductorApi, node: &Node) -> ApiResult<()> {
+    if conductor.serves_group(&node.conductor_group) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "No valid host was found. Reason: No conductor service registered which supports \
+         driver {} for conductor group \"{}\".",
+        node.driver, node.conductor_group
     )))
 }
 
@@ -326,6 +352,7 @@ pub async fn create(
     };
     map.insert("uuid".into(), json!(uuid));
     let mut node = validate(map, app.conductor.hardware_types())?;
+    check_group(app.conductor.as_ref(), &node)?;
     check_chassis(&app, node.chassis_uuid).await?;
     check_parent(&app, node.uuid, node.parent_node).await?;
     let now = Utc::now();
@@ -333,7 +360,8 @@ pub async fn create(
     node.updated_at = None;
     node.provision_state = initial_state(version);
     let node = app.store.insert(node).await?;
-    let shown = render(&node, version, &base, app.conductor.hostname(), View::Full);
+    let owner = app.conductor.owner(node.uuid, &node.conductor_group);
+    let shown = render(&node, version, &base, owner.as_deref(), View::Full);
     created(&base, &format!("nodes/{}", node.uuid), shown)
 }
 
@@ -397,6 +425,7 @@ pub async fn update(
     }
     let types = app.conductor.hardware_types().to_vec();
     let hostname = app.conductor.hostname().to_string();
+    let conductor = app.conductor.clone();
     let (updated, ()) = app
         .store
         .update(&Ident::Uuid(node.uuid), move |node: &mut Node| -> ApiResult<()> {
@@ -437,6 +466,9 @@ pub async fn update(
                 reset_interfaces(&mut doc, &kept);
             }
             let mut patched = validate(doc, &types)?;
+            if patched.conductor_group != node.conductor_group {
+                check_group(conductor.as_ref(), &patched)?;
+            }
             name_instance_from_display_name(&mut patched, &ops);
             if patched.uuid != node.uuid {
                 return Err(ApiError::bad_request("The uuid of a node cannot be changed."));
@@ -477,7 +509,9 @@ pub async fn update(
         &updated,
         version,
         &base,
-        app.conductor.hostname(),
+        app.conductor
+            .owner(updated.uuid, &updated.conductor_group)
+            .as_deref(),
         View::Full,
     )))
 }

@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use crate::config::secs;
 use crate::engine::{Engine, lock};
+use crate::membership;
 
 pub use schedule::PassReport;
 use schedule::{Host, Job, Limits, Outcome, Schedule};
@@ -163,6 +164,8 @@ type PowerKey = (&'static str, &'static str);
 struct Listed {
     uuid: Uuid,
     #[serde(default)]
+    conductor_group: String,
+    #[serde(default)]
     driver_info: ListedInfo,
 }
 
@@ -197,12 +200,6 @@ fn host_key(uuid: Uuid, info: &ListedInfo) -> Host {
         return Arc::from(format!("ipmi://{address}"));
     }
     Arc::from(format!("node:{uuid}"))
-}
-
-/// Whether this conductor syncs `node`. Every conductor serves every node
-/// today; when the hash ring lands, this is the one place to consult it.
-fn mapped(_node: &Listed) -> bool {
-    true
 }
 
 impl PowerSync {
@@ -285,7 +282,11 @@ impl PowerSync {
             let now = Instant::now();
             {
                 let mut schedule = lock(&self.schedule);
-                for row in rows.iter().filter(|r| mapped(r)) {
+                // Only the nodes the ring gives this conductor for `power`.
+                let owned = |r: &&Listed| {
+                    membership::owns(&self.engine, r.uuid, &r.conductor_group, membership::POWER)
+                };
+                for row in rows.iter().filter(owned) {
                     let host = host_key(row.uuid, &row.driver_info);
                     schedule.upsert(row.uuid, host, generation, now);
                 }

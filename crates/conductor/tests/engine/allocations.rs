@@ -105,7 +105,8 @@ async fn locked_nodes_are_retried_then_given_up() {
     s.store
         .register_conductor(&ferrite_model::Conductor {
             hostname: "elsewhere".into(),
-            conductor_group: String::new(),
+            // Another group: the ring must not hand it this test's nodes.
+            conductor_group: "another-group".into(),
             drivers: vec!["fake-hardware".into()],
             online: true,
             created_at: Utc::now(),

@@ -4,6 +4,7 @@ mod allocations;
 mod calls;
 mod common;
 mod lifecycle;
+mod ownership;
 mod power_sync;
 mod props;
 mod recovery;

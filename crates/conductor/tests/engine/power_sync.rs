@@ -375,7 +375,8 @@ async fn locked_and_waiting_nodes_are_skipped() {
     site.store
         .register_conductor(&ferrite_model::Conductor {
             hostname: "another-conductor".into(),
-            conductor_group: String::new(),
+            // Another group: the ring must not hand it this test's nodes.
+            conductor_group: "another-group".into(),
             drivers: vec!["redfish".into()],
             online: true,
             created_at: chrono::Utc::now(),

@@ -144,7 +144,8 @@ async fn a_locked_node_waits_for_its_lock() {
     // The holder is a live conductor, so its lock is respected.
     s.register_conductor(&Record {
         hostname: "other".into(),
-        conductor_group: String::new(),
+        // Another group: the ring must not hand it this test's nodes.
+        conductor_group: "another-group".into(),
         drivers: vec!["fake-hardware".into()],
         online: true,
         created_at: Utc::now(),

@@ -1,0 +1,112 @@
+//! The live conductors as this conductor last saw them, and the hash ring
+//! built from them (reference §4.3). Refreshed after every heartbeat, so a
+//! conductor that stops heartbeating drops out of every ring within
+//! `heartbeat_timeout` plus one `heartbeat_interval`, and its nodes pass
+//! to the survivors.
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use ferrite_model::Conductor as ConductorRecord;
+use ferrite_store::ListQuery;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::config::{ConductorConfig, secs};
+use crate::engine::Engine;
+use crate::ring::{Member, Ring};
+
+/// The kind of work a lookup is for (`--roles`); provisioning flows and
+/// driver calls are `provision`, the power-state sync is `power`.
+pub(crate) const PROVISION: &str = "provision";
+/// See [`PROVISION`].
+pub(crate) const POWER: &str = "power";
+
+/// Whether `record` heartbeated within `timeout_seconds` of `now`.
+pub(crate) fn is_fresh(record: &ConductorRecord, timeout_seconds: f64, now: DateTime<Utc>) -> bool {
+    let seen = record.updated_at.unwrap_or(record.created_at);
+    let limit = secs(timeout_seconds)
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .unwrap_or_else(|| chrono::Duration::seconds(60));
+    record.online && now - seen <= limit
+}
+
+/// The conductor configured by `config`, as a ring member. Every
+/// conductor takes every role until roles are registered in the database
+/// beside the group (a role known only to its own process would leave work
+/// that no other conductor knows to pick up).
+pub(crate) fn member(config: &ConductorConfig) -> Member {
+    Member::new(config.hostname.clone(), config.conductor_group.clone())
+}
+
+/// The ring currently in force; cheap to read from any task.
+pub(crate) struct Membership {
+    ring: RwLock<Arc<Ring>>,
+}
+
+impl Membership {
+    /// Starts with this conductor (`me`) alone, so a fresh process owns
+    /// its group's nodes before the first listing arrives.
+    pub(crate) fn new(me: Member) -> Membership {
+        Membership {
+            ring: RwLock::new(Arc::new(Ring::new([me]))),
+        }
+    }
+
+    /// The ring in force.
+    pub(crate) fn ring(&self) -> Arc<Ring> {
+        self.ring
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn set(&self, ring: Ring) {
+        *self
+            .ring
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
+    }
+}
+
+/// Re-reads the live conductors and rebuilds the ring. This conductor is
+/// always a member while it runs (it just heartbeated); on a store error
+/// the previous ring stays in force rather than dropping everyone.
+pub(crate) async fn refresh(engine: &Engine) {
+    let records = match engine.store.list_conductors(&ListQuery::default()).await {
+        Ok(records) => records,
+        Err(e) => {
+            warn!(error = %e, "listing conductors failed; keeping the previous ring");
+            return;
+        }
+    };
+    let now = Utc::now();
+    let timeout = engine.config.heartbeat_timeout;
+    let me = member(&engine.config);
+    let others = records
+        .iter()
+        .filter(|r| r.hostname != engine.config.hostname && is_fresh(r, timeout, now))
+        .map(|r| Member::new(r.hostname.clone(), r.conductor_group.clone()));
+    let ring = Ring::new(std::iter::once(me).chain(others));
+    let before: Vec<String> = engine
+        .membership
+        .ring()
+        .members()
+        .iter()
+        .map(|m| m.hostname.clone())
+        .collect();
+    let after: Vec<String> = ring.members().iter().map(|m| m.hostname.clone()).collect();
+    if before != after {
+        info!(conductors = ?after, "live conductors changed");
+    }
+    engine.membership.set(ring);
+}
+
+/// Whether this conductor works on `node` (of `group`) for `role`.
+pub(crate) fn owns(engine: &Engine, node: Uuid, group: &str, role: &str) -> bool {
+    engine
+        .membership
+        .ring()
+        .owner(node, group, role)
+        .is_some_and(|m| m.hostname == engine.config.hostname)
+}
