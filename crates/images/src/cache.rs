@@ -7,8 +7,11 @@
 //! "raw conversion of blob X") to a blob. Downloads and conversions go to
 //! `<root>/tmp/` and are renamed into place only once verified, so a failed
 //! or interrupted fetch never leaves a partial blob. Concurrent requests for
-//! one key share one fetch (single flight). When the blobs exceed the size
-//! budget, the least recently used ones that nobody holds are removed.
+//! one key share one fetch (single flight); a failed fetch is not
+//! remembered, so the next caller tries again. When the blobs exceed the
+//! size budget, the least recently used ones that nobody holds are removed;
+//! after a restart, recency starts from the files' modification times. One
+//! [`Cache`] (one process) owns a root directory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

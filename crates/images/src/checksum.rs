@@ -172,9 +172,15 @@ pub enum ChecksumSpec {
 
 impl ChecksumSpec {
     /// Parses the checksum keys of `instance_info` (see the module doc for
-    /// precedence). `Ok(None)` when none is set.
+    /// precedence; the agent's `image_info` spelling without the `image_`
+    /// prefix is read too). `Ok(None)` when none is set.
     pub fn from_instance_info(info: &Dict) -> Result<Option<ChecksumSpec>, ImageError> {
-        let text = |key: &str| match info.get(key) {
+        // Ironic's own image_info for the agent names the same values
+        // without the `image_` prefix; both spellings are read.
+        let text = |key: &str| match info
+            .get(key)
+            .or_else(|| info.get(key.trim_start_matches("image_")))
+        {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
@@ -383,6 +389,19 @@ mod tests {
         assert!(Checksum::parse("abc", None).is_err());
         assert!(Checksum::parse(&format!("sha512:{SHA256}"), None).is_err());
         assert!(HashAlgo::parse("crc32").is_err());
+    }
+
+    #[test]
+    fn agent_image_info_spelling_is_read() {
+        let spec = ChecksumSpec::from_instance_info(&info(json!({
+            "os_hash_algo": "sha512",
+            "os_hash_value": format!("{SHA256}{SHA256}"),
+        })));
+        let algo = match spec {
+            Ok(Some(ChecksumSpec::Known(sum))) => Some(sum.algo),
+            _ => None,
+        };
+        assert_eq!(algo, Some(HashAlgo::Sha512));
     }
 
     #[test]

@@ -111,7 +111,9 @@ where
 }
 
 /// Opens `url` and writes it with [`write_image_limited`]; every error
-/// names the URL.
+/// names the URL. When the server announces more bytes than `capacity`,
+/// the image is refused before anything is written (a compressed image is
+/// never smaller once decompressed, in practice).
 pub async fn write_url<W>(
     url: &str,
     expected: Option<&Checksum>,
@@ -122,6 +124,11 @@ where
     W: AsyncWrite + Unpin,
 {
     let source = source::open(url).await?;
+    if let (Some(needed), Some(capacity)) = (source.content_length(), capacity)
+        && needed > capacity
+    {
+        return Err(ImageError::TooLarge { needed, capacity }.at_url(url));
+    }
     write_image_limited(source, expected, sink, capacity)
         .await
         .map_err(|e| e.at_url(url))

@@ -169,6 +169,22 @@ async fn image_larger_than_target_stops_with_a_clear_error() {
 }
 
 #[tokio::test]
+async fn announced_size_over_capacity_is_refused_before_writing() {
+    let raw = raw_image(4 * MIB, 12);
+    let up = server(vec![("a.raw", raw)]).await;
+    let mut disk = Vec::new();
+    let err = write_url(&up.url("a.raw"), None, &mut disk, Some(MIB as u64))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&up.url("a.raw")) && text.contains("4194304"),
+        "{text}"
+    );
+    assert!(disk.is_empty(), "bytes were written");
+}
+
+#[tokio::test]
 async fn corrupt_gzip_is_a_decompression_error() {
     let mut gz = gzip(&raw_image(2 * MIB, 2));
     let mid = gz.len() / 2;
