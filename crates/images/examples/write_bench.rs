@@ -2,7 +2,7 @@
 //! of the same image to the same file, each followed by fsync.
 //!
 //! `cargo run --release -p ferrite-images --example write_bench -- [MiB] [DIR] [RUNS]`
-//! (defaults: 512 MiB in /var/tmp, 3 runs; the median is printed).
+//! (defaults: 512 MiB in /var/tmp, 5 runs, interleaved; medians are printed).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +24,7 @@ async fn main() -> Outcome<()> {
     let mut args = std::env::args().skip(1);
     let mib: usize = args.next().map_or(Ok(512), |a| a.parse())?;
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "/var/tmp".into()));
-    let runs: usize = args.next().map_or(Ok(3), |a| a.parse())?;
+    let runs: usize = args.next().map_or(Ok(5), |a| a.parse())?;
     let image = dir.join("ferrite-bench-image.raw");
     let target = dir.join("ferrite-bench-target.raw");
     let sum = make_image(&image, mib)?;
@@ -33,21 +33,35 @@ async fn main() -> Outcome<()> {
         "image: {mib} MiB raw in {}, {runs} runs, median of each",
         dir.display()
     );
-    let plain = median(runs, || plain_copy(&image, &target)).await?;
-    let dd = median(runs, || dd(&image, &target)).await?;
-    let ours = median(runs, || via_write_image(&image, &target, &sum)).await?;
-    for (name, took) in [
-        ("plain copy (4 MiB blocks)", plain),
-        ("dd bs=4M conv=fsync", dd),
-        ("write_image + sha256", ours),
-    ] {
-        let rate = bytes as f64 / took.as_secs_f64() / (1 << 20) as f64;
-        println!("{name:<28} {:>8.2} s {rate:>9.1} MiB/s", took.as_secs_f64());
+    // Interleaved, so a busy neighbour slows every method alike.
+    let mut samples: [Vec<Sample>; 3] = Default::default();
+    for _ in 0..runs.max(1) {
+        samples[0].push(measure(libc::RUSAGE_SELF, plain_copy(&image, &target)).await?);
+        samples[1].push(measure(libc::RUSAGE_CHILDREN, dd(&image, &target)).await?);
+        samples[2].push(measure(libc::RUSAGE_SELF, via_write_image(&image, &target, &sum)).await?);
+    }
+    let [plain, dd, ours] = samples.map(median);
+    println!(
+        "{:<28} {:>8} {:>12} {:>8}",
+        "method", "wall s", "MiB/s", "CPU s"
+    );
+    let names = [
+        "plain copy (4 MiB blocks)",
+        "dd bs=4M conv=fsync",
+        "write_image + sha256",
+    ];
+    for (name, sample) in names.iter().zip([plain, dd, ours]) {
+        let rate = bytes as f64 / sample.wall.as_secs_f64() / (1 << 20) as f64;
+        println!(
+            "{name:<28} {:>8.2} {rate:>12.1} {:>8.2}",
+            sample.wall.as_secs_f64(),
+            sample.cpu.as_secs_f64()
+        );
     }
     println!(
         "write_image / plain copy: {:.1} %   write_image / dd: {:.1} %",
-        100.0 * plain.as_secs_f64() / ours.as_secs_f64(),
-        100.0 * dd.as_secs_f64() / ours.as_secs_f64()
+        100.0 * plain.wall.as_secs_f64() / ours.wall.as_secs_f64(),
+        100.0 * dd.wall.as_secs_f64() / ours.wall.as_secs_f64()
     );
     for path in [&image, &target] {
         std::fs::remove_file(path)?;
@@ -82,18 +96,44 @@ fn make_image(path: &Path, mib: usize) -> Outcome<Checksum> {
     )?)
 }
 
-/// Runs `job` `runs` times and returns the median duration.
-async fn median<F, Fut>(runs: usize, mut job: F) -> Outcome<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Outcome<Duration>>,
-{
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        times.push(job().await?);
-    }
-    times.sort();
-    Ok(times[times.len() / 2])
+/// One timed run: wall-clock time and the CPU time (user + system) it used.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Sample {
+    /// Elapsed time, including the final fsync.
+    wall: Duration,
+    /// CPU time of the process (or of its children, for dd).
+    cpu: Duration,
+}
+
+/// The sample with the median wall time.
+fn median(mut samples: Vec<Sample>) -> Sample {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// CPU time used so far by `who` (RUSAGE_SELF or RUSAGE_CHILDREN).
+fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Runs one timed job and records its wall and CPU time.
+async fn measure(
+    who: libc::c_int,
+    job: impl std::future::Future<Output = Outcome<Duration>>,
+) -> Outcome<Sample> {
+    let before = cpu_time(who);
+    let wall = job.await?;
+    Ok(Sample {
+        wall,
+        cpu: cpu_time(who).saturating_sub(before),
+    })
 }
 
 /// Read 4 MiB, write 4 MiB, then fsync: what dd does, in-process.
