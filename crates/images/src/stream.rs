@@ -3,7 +3,7 @@
 //! file) with no temporary copy. Used by the agent for the target disk and by
 //! the conductor's cache for its files.
 
-use std::io;
+use std::io::{self, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -71,6 +71,51 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    write_to(source, expected, Sink::Async(sink), capacity).await
+}
+
+/// [`write_image_limited`] to a file or block device written from a
+/// dedicated thread with plain blocking writes of whole chunks (no extra
+/// copy, no per-write thread hand-off as with `tokio::fs::File`), then
+/// synced: the fast path for the agent's target disk. When it returns Ok,
+/// the image is on stable storage.
+pub async fn write_image_to_file<R>(
+    source: R,
+    expected: Option<&Checksum>,
+    file: std::fs::File,
+    capacity: Option<u64>,
+) -> Result<WriteReport, ImageError>
+where
+    R: AsyncRead + Unpin,
+{
+    write_to(
+        source,
+        expected,
+        Sink::<tokio::io::Sink>::File(file),
+        capacity,
+    )
+    .await
+}
+
+/// Where decoded bytes go.
+enum Sink<W> {
+    /// Any async writer, written from the calling task.
+    Async(W),
+    /// A file or block device, written and synced from a blocking thread.
+    File(std::fs::File),
+}
+
+/// The one implementation behind the `write_image*` functions.
+async fn write_to<R, W>(
+    source: R,
+    expected: Option<&Checksum>,
+    sink: Sink<W>,
+    capacity: Option<u64>,
+) -> Result<WriteReport, ImageError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let algo = expected.map_or(HashAlgo::Sha256, |sum| sum.algo);
     let mut hashed = HashingReader::new(source, algo);
     let mut input = BufReader::with_capacity(CHUNK, &mut hashed);
@@ -123,13 +168,37 @@ pub async fn write_url<W>(
 where
     W: AsyncWrite + Unpin,
 {
+    write_from_url(url, expected, Sink::Async(sink), capacity).await
+}
+
+/// [`write_url`] through [`write_image_to_file`]: the agent's fast path
+/// from an image URL to the target disk, synced on success.
+pub async fn write_url_to_file(
+    url: &str,
+    expected: Option<&Checksum>,
+    file: std::fs::File,
+    capacity: Option<u64>,
+) -> Result<WriteReport, ImageError> {
+    write_from_url(url, expected, Sink::<tokio::io::Sink>::File(file), capacity).await
+}
+
+/// The one implementation behind the `write_url*` functions.
+async fn write_from_url<W>(
+    url: &str,
+    expected: Option<&Checksum>,
+    sink: Sink<W>,
+    capacity: Option<u64>,
+) -> Result<WriteReport, ImageError>
+where
+    W: AsyncWrite + Unpin,
+{
     let source = source::open(url).await?;
     if let (Some(needed), Some(capacity)) = (source.content_length(), capacity)
         && needed > capacity
     {
         return Err(ImageError::TooLarge { needed, capacity }.at_url(url));
     }
-    write_image_limited(source, expected, sink, capacity)
+    write_to(source, expected, sink, capacity)
         .await
         .map_err(|e| e.at_url(url))
 }
@@ -139,7 +208,7 @@ where
 /// inside a compressed stream before writing anything.
 async fn pump<R, W>(
     mut reader: R,
-    mut sink: W,
+    sink: Sink<W>,
     capacity: Option<u64>,
     outer: ImageFormat,
 ) -> Result<u64, ImageError>
@@ -187,16 +256,34 @@ where
         Ok(())
     };
     let consume = async move {
-        let mut written = 0u64;
-        while let Some((buf, n)) = full_rx.recv().await {
-            sink.write_all(&buf[..n]).await.map_err(ImageError::Write)?;
-            written += n as u64;
-            // The reader may have finished; a returned buffer is then unused.
-            let _ = empty_tx.send(buf).await;
+        match sink {
+            Sink::Async(mut sink) => {
+                let mut written = 0u64;
+                while let Some((buf, n)) = full_rx.recv().await {
+                    sink.write_all(&buf[..n]).await?;
+                    written += n as u64;
+                    // The reader may have finished; a returned buffer is then unused.
+                    let _ = empty_tx.send(buf).await;
+                }
+                sink.flush().await?;
+                Ok(written)
+            }
+            Sink::File(mut file) => {
+                let writer = tokio::task::spawn_blocking(move || {
+                    let mut written = 0u64;
+                    while let Some((buf, n)) = full_rx.blocking_recv() {
+                        file.write_all(&buf[..n])?;
+                        written += n as u64;
+                        let _ = empty_tx.blocking_send(buf);
+                    }
+                    file.sync_all()?;
+                    Ok(written)
+                });
+                writer.await.map_err(io::Error::other)?
+            }
         }
-        sink.flush().await.map_err(ImageError::Write)?;
-        Ok::<u64, ImageError>(written)
     };
+    let consume = async move { consume.await.map_err(ImageError::Write) };
     let (produced, written) = tokio::join!(produce, consume);
     let written = written?;
     produced?;

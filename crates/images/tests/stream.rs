@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
-use ferrite_images::stream::{write_image, write_url};
+use ferrite_images::stream::{write_image, write_image_to_file, write_url, write_url_to_file};
 use ferrite_images::{Checksum, HashAlgo, ImageError, ImageFormat};
 use serde_json::json;
 
@@ -66,6 +66,37 @@ async fn raw_gzip_and_zstd_are_verified_and_written_exactly() {
         assert_eq!(report.digest, expected, "{name}");
         assert!(disk == raw, "{name}: bytes on disk differ from the image");
     }
+}
+
+#[tokio::test]
+async fn file_sink_path_writes_and_verifies_like_the_async_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = raw_image(10 * MIB + 5, 13);
+    let zst = zstd(&raw);
+    let up = server(vec![("a.raw.zst", zst.clone())]).await;
+    let target = dir.path().join("disk");
+    let good = sum(HashAlgo::Sha256, &sha256(&zst));
+    let file = std::fs::File::create(&target).unwrap();
+    let report = write_url_to_file(&up.url("a.raw.zst"), Some(&good), file, None)
+        .await
+        .unwrap();
+    assert_eq!(report.format, ImageFormat::Zstd);
+    assert_eq!(report.bytes_written, raw.len() as u64);
+    assert!(std::fs::read(&target).unwrap() == raw);
+    let wrong = sum(HashAlgo::Sha256, &sha256(b"no"));
+    let file = std::fs::File::create(&target).unwrap();
+    let err = write_image_to_file(&zst[..], Some(&wrong), file, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ImageError::ChecksumMismatch { .. }),
+        "{err:?}"
+    );
+    let read_only = std::fs::File::open(&target).unwrap();
+    let err = write_image_to_file(&zst[..], None, read_only, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImageError::Write(_)), "{err:?}");
 }
 
 #[tokio::test]
