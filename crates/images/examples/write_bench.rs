@@ -47,17 +47,25 @@ async fn main() -> Outcome<()> {
             .await?,
         );
     }
+    for (i, runs) in samples.iter().enumerate() {
+        let walls: Vec<String> = runs
+            .iter()
+            .map(|s| format!("{:.2}", s.wall.as_secs_f64()))
+            .collect();
+        println!("method {i} wall times: {}", walls.join(" "));
+    }
     let [plain, dd, ours, to_file] = samples.map(median);
     println!(
         "{:<28} {:>8} {:>12} {:>8}",
         "method", "wall s", "MiB/s", "CPU s"
     );
     let names = [
-        "plain copy (4 MiB blocks)",
+        "plain copy (tokio, 4 MiB)",
         "dd bs=4M conv=fsync",
-        "write_image + sha256",
+        "write_image (tokio File)",
+        "write_image_to_file",
     ];
-    for (name, sample) in names.iter().zip([plain, dd, ours]) {
+    for (name, sample) in names.iter().zip([plain, dd, ours, to_file]) {
         let rate = bytes as f64 / sample.wall.as_secs_f64() / (1 << 20) as f64;
         println!(
             "{name:<28} {:>8.2} {rate:>12.1} {:>8.2}",

@@ -22,6 +22,11 @@ use crate::source;
 /// sequential speed.
 const CHUNK: usize = 4 << 20;
 
+/// Buffer between the source and the decoders. Small on purpose: reads of
+/// at least this size bypass it, so raw bytes are copied once (source to
+/// chunk), not twice.
+const INPUT_BUFFER: usize = 64 << 10;
+
 /// Chunks in flight between the reading (hashing, decompressing) side and
 /// the writing side, so both make progress at once.
 const DEPTH: usize = 3;
@@ -118,7 +123,7 @@ where
 {
     let algo = expected.map_or(HashAlgo::Sha256, |sum| sum.algo);
     let mut hashed = HashingReader::new(source, algo);
-    let mut input = BufReader::with_capacity(CHUNK, &mut hashed);
+    let mut input = BufReader::with_capacity(INPUT_BUFFER, &mut hashed);
     let head = input
         .fill_buf()
         .await
