@@ -314,3 +314,40 @@ async fn served_cache_answers_ranges_and_feeds_the_agent_path() {
     assert_eq!(report.bytes_written, raw.len() as u64);
     assert!(disk == raw);
 }
+
+#[tokio::test]
+async fn qemu_img_runs_under_the_configured_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let q = qcow2(work.path(), &raw_image(MIB, 8));
+    let up = server(vec![("a.qcow2", q)], Duration::ZERO).await;
+    // 32 MiB of address space is too little for qemu-img even to start: the
+    // limit is really applied to the child.
+    let cache = Cache::open(CacheConfig {
+        root: dir.path().to_path_buf(),
+        max_bytes: u64::MAX,
+        qemu: QemuLimits {
+            address_space: 32 << 20,
+            ..QemuLimits::default()
+        },
+    })
+    .unwrap();
+    let err = cache
+        .prepare(&up.url("a.qcow2"), None, None)
+        .await
+        .err()
+        .unwrap();
+    let ImageError::AtUrl { source, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(
+            *source,
+            ImageError::QemuImg {
+                operation: "info",
+                ..
+            }
+        ),
+        "{source:?}"
+    );
+}
