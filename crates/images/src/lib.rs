@@ -5,8 +5,11 @@
 //! `instance_info` ([`checksum`]) while downloading, converts qcow2 to raw
 //! with `qemu-img` under resource limits ([`qemu`]), keeps it in a
 //! content-addressed cache, and serves it to agents with Range support
-//! ([`serve`]); the agent streams it to the disk with [`stream::write_image`],
-//! verifying and decompressing on the fly without temporary copies.
+//! ([`serve`]); the agent streams it to the disk with
+//! [`stream::write_image_to_file`] (or [`stream::write_image`] for any async
+//! writer), verifying and decompressing on the fly without temporary copies.
+
+#![warn(missing_docs)]
 
 pub mod cache;
 pub mod checksum;
