@@ -65,12 +65,35 @@ impl Lab {
         must(
             "ip",
             &[
-                "link", "add", "v0", "netns", &lab.server, "type", "veth", "peer", "name", "v1",
-                "netns", &lab.client, "address", MAC,
+                "link",
+                "add",
+                "v0",
+                "netns",
+                &lab.server,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "v1",
+                "netns",
+                &lab.client,
+                "address",
+                MAC,
             ],
         );
         let s = lab.server.as_str();
-        must("ip", &["-n", s, "addr", "add", &format!("{SERVER_IP}/24"), "dev", "v0"]);
+        must(
+            "ip",
+            &[
+                "-n",
+                s,
+                "addr",
+                "add",
+                &format!("{SERVER_IP}/24"),
+                "dev",
+                "v0",
+            ],
+        );
         must("ip", &["-n", s, "link", "set", "v0", "up"]);
         must("ip", &["-n", &lab.client, "link", "set", "v1", "up"]);
         lab
@@ -119,8 +142,28 @@ impl Lab {
         must("chmod", &["+x", script.to_str().unwrap()]);
         let arch_opt = format!("93:{arch:04x}");
         let mut args = vec![
-            "netns", "exec", &self.client, "busybox", "udhcpc", "-i", "v1", "-n", "-q", "-f",
-            "-B", "-t", "3", "-T", "1", "-O", "60", "-O", "67", "-x", &arch_opt, "-s",
+            "netns",
+            "exec",
+            &self.client,
+            "busybox",
+            "udhcpc",
+            "-i",
+            "v1",
+            "-n",
+            "-q",
+            "-f",
+            "-B",
+            "-t",
+            "3",
+            "-T",
+            "1",
+            "-O",
+            "60",
+            "-O",
+            "67",
+            "-x",
+            &arch_opt,
+            "-s",
         ];
         let script = script.to_str().unwrap().to_string();
         args.push(&script);
@@ -228,14 +271,21 @@ async fn dnsmasq_answers_each_firmware_from_the_written_files() {
     let http = provider.boot_interface("http-ipxe").unwrap();
     http.prepare_ramdisk(&node).await.unwrap();
     let lease = lab.ask(16, false).expect("no lease for HTTP boot");
-    assert_eq!(get(&lease, "bootfile"), Some(format!("{base}/boot/ipxe.efi").as_str()));
+    assert_eq!(
+        get(&lease, "bootfile"),
+        Some(format!("{base}/boot/ipxe.efi").as_str())
+    );
     assert_eq!(get(&lease, "vendor"), Some("HTTPClient"));
     let lease = lab.ask(0, false).expect("no lease for BIOS");
     assert_eq!(get(&lease, "bootfile"), None, "{lease:?}");
 
     // Once the node no longer needs network boot, dnsmasq ignores it.
     http.clean_up_ramdisk(&node).await.unwrap();
-    assert!(lab.ask(7, false).is_none(), "still answered:\n{}", lab.log());
+    assert!(
+        lab.ask(7, false).is_none(),
+        "still answered:\n{}",
+        lab.log()
+    );
     assert!(lab.log().contains("ignored"));
 
     // And answers it again when it needs it again.

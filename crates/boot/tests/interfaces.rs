@@ -61,8 +61,7 @@ impl Site {
     }
 
     fn read(&self, relative: &str) -> String {
-        std::fs::read_to_string(self.path(relative))
-            .unwrap_or_else(|e| panic!("{relative}: {e}"))
+        std::fs::read_to_string(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
     }
 
     /// A node whose ramdisk files exist in the site's directory.
@@ -104,11 +103,23 @@ async fn ipxe_writes_script_files_and_dhcp_then_removes_them() {
          ipa-api-url=http://192.0.2.1:8080 nofb nomodeset console=tty0 console=ttyS0,115200n8 \
          BOOTIF=${{mac}}"
     )));
-    assert_eq!(site.read(&format!("boot/nodes/{u}/deploy_kernel")), "kernel bytes");
-    assert_eq!(site.read(&format!("boot/nodes/{u}/deploy_ramdisk")), "initrd bytes");
-    assert!(site.read("boot/boot.ipxe").contains("http://192.0.2.1:8080/boot/ipxe/"));
+    assert_eq!(
+        site.read(&format!("boot/nodes/{u}/deploy_kernel")),
+        "kernel bytes"
+    );
+    assert_eq!(
+        site.read(&format!("boot/nodes/{u}/deploy_ramdisk")),
+        "initrd bytes"
+    );
+    assert!(
+        site.read("boot/boot.ipxe")
+            .contains("http://192.0.2.1:8080/boot/ipxe/")
+    );
     let hosts = site.read(&format!("hosts/ferrite-{u}"));
-    assert!(hosts.starts_with("52:54:00:12:34:56,set:ferrite-"), "{hosts}");
+    assert!(
+        hosts.starts_with("52:54:00:12:34:56,set:ferrite-"),
+        "{hosts}"
+    );
     let opts = site.read(&format!("opts/ferrite-{u}"));
     assert!(opts.contains(",tag:ipxe,option:bootfile-name,http://192.0.2.1:8080/boot/boot.ipxe\n"));
     assert!(opts.contains(",tag:!ipxe,tag:bios,option:bootfile-name,undionly.kpxe\n"));
@@ -116,7 +127,10 @@ async fn ipxe_writes_script_files_and_dhcp_then_removes_them() {
     boot.clean_up_ramdisk(&node).await.unwrap();
     assert!(!site.path(&format!("boot/nodes/{u}")).exists());
     assert!(std::fs::symlink_metadata(site.path("boot/ipxe/52-54-00-12-34-56.ipxe")).is_err());
-    assert_eq!(site.read(&format!("hosts/ferrite-{u}")), "52:54:00:12:34:56,ignore\n");
+    assert_eq!(
+        site.read(&format!("hosts/ferrite-{u}")),
+        "52:54:00:12:34:56,ignore\n"
+    );
     assert!(!site.path(&format!("opts/ferrite-{u}")).exists());
 }
 
@@ -127,7 +141,10 @@ async fn prepare_instance_leaves_nothing_to_network_boot() {
     let boot = site.boot("http-ipxe");
     boot.prepare_ramdisk(&node).await.unwrap();
     let opts = site.read(&format!("opts/ferrite-{}", node.uuid));
-    assert!(opts.contains(",tag:efihttp,option:vendor-class,HTTPClient\n"), "{opts}");
+    assert!(
+        opts.contains(",tag:efihttp,option:vendor-class,HTTPClient\n"),
+        "{opts}"
+    );
     assert!(!opts.contains("tag:bios"), "{opts}");
     boot.prepare_instance(&node).await.unwrap();
     assert!(!site.path(&format!("boot/nodes/{}", node.uuid)).exists());
@@ -143,7 +160,11 @@ async fn urls_are_fetched_by_ipxe_but_refused_by_pxe() {
     site.boot("ipxe").prepare_ramdisk(&node).await.unwrap();
     let script = site.read(&format!("boot/nodes/{}/boot.ipxe", node.uuid));
     assert!(script.contains("kernel --name kernel https://images.example/k "));
-    assert!(!site.path(&format!("boot/nodes/{}/deploy_kernel", node.uuid)).exists());
+    assert!(
+        !site
+            .path(&format!("boot/nodes/{}/deploy_kernel", node.uuid))
+            .exists()
+    );
     let err = site.boot("pxe").validate(&node).await.unwrap_err();
     assert!(err.to_string().contains("local file"), "{err}");
 }
@@ -162,12 +183,17 @@ async fn pxe_writes_pxelinux_and_grub_by_mac_with_tftp_paths() {
     let u = node.uuid;
     let pxelinux = site.read("boot/pxelinux.cfg/01-52-54-00-12-34-56");
     assert!(pxelinux.contains(&format!("kernel /nodes/{u}/rescue_kernel\n")));
-    assert!(pxelinux.contains(&format!("append initrd=/nodes/{u}/rescue_ramdisk ipa-api-url=")));
+    assert!(pxelinux.contains(&format!(
+        "append initrd=/nodes/{u}/rescue_ramdisk ipa-api-url="
+    )));
     let grub = site.read("boot/grub/grub.cfg-01-52-54-00-12-34-56");
     assert!(grub.contains(&format!("linux /nodes/{u}/rescue_kernel ipa-api-url=")));
     assert!(grub.contains("BOOTIF=01-52-54-00-12-34-56"));
     let opts = site.read(&format!("opts/ferrite-{u}"));
-    assert!(opts.contains(",tag:bios,option:bootfile-name,pxelinux.0\n"), "{opts}");
+    assert!(
+        opts.contains(",tag:bios,option:bootfile-name,pxelinux.0\n"),
+        "{opts}"
+    );
 }
 
 #[tokio::test]
@@ -189,7 +215,9 @@ async fn validation_names_what_is_missing() {
         Arc::new(Ports(vec![])),
     )
     .unwrap();
-    let boot = Provider::new(Arc::new(no_url)).boot_interface("ipxe").unwrap();
+    let boot = Provider::new(Arc::new(no_url))
+        .boot_interface("ipxe")
+        .unwrap();
     let err = boot.validate(&site.node("ipxe")).await.unwrap_err();
     assert!(err.to_string().contains("http_url"), "{err}");
 }
@@ -203,7 +231,11 @@ fn xorriso(iso: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("xorriso is not installed: run scripts/install-boot-tools.sh");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -250,11 +282,20 @@ async fn virtual_media_builds_a_bios_and_uefi_iso_with_config_and_network_data()
         let target = out.join(local);
         xorriso(
             iso,
-            &["-osirrox", "on", "-extract", inside, target.to_str().unwrap()],
+            &[
+                "-osirrox",
+                "on",
+                "-extract",
+                inside,
+                target.to_str().unwrap(),
+            ],
         );
     }
     let grub = std::fs::read_to_string(out.join("grub.cfg")).unwrap();
-    assert!(grub.contains("linux /vmlinuz ipa-api-url=http://192.0.2.1:8080 "), "{grub}");
+    assert!(
+        grub.contains("linux /vmlinuz ipa-api-url=http://192.0.2.1:8080 "),
+        "{grub}"
+    );
     assert!(!grub.contains("BOOTIF"));
     let agent: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("agent.json")).unwrap()).unwrap();
@@ -278,7 +319,10 @@ async fn the_drivers_registry_builds_the_installed_interfaces() {
     // Before installation, the name is listed but has no code.
     let before = ferrite_drivers::Driver::build(&node, &Default::default()).unwrap();
     assert!(before.boot.validate(&node).await.is_err());
-    let Site { provider, dir: _dir } = site;
+    let Site {
+        provider,
+        dir: _dir,
+    } = site;
     assert!(ferrite_drivers::external::install_boot_provider(Arc::new(provider)).is_ok());
     for name in ["ipxe", "pxe", "http-ipxe", "redfish-virtual-media"] {
         let mut n = node.clone();
