@@ -53,7 +53,26 @@ pub fn router(app: App) -> Router {
 /// between is complete; tests of such features use this. Production serves
 /// [`router`].
 pub fn router_up_to(app: App, max: Version) -> Router {
-    let resources = v1::routes();
+    with_protocol(app, v1::routes(), max)
+}
+
+/// The router of the provisioning listener: only the agent's endpoints
+/// (lookup, heartbeat, continue_inspection) and the root documents the
+/// agent reads to negotiate its version, with the same protocol layer as
+/// [`router`] (version headers, Ironic errors; anything else is 404). It
+/// never asks for credentials: those endpoints are public in the full API
+/// too, and check the agent token instead.
+pub fn ramdisk_router(app: App) -> Router {
+    let app = App {
+        auth: Auth::NoAuth,
+        ..app
+    };
+    with_protocol(app, v1::agent_routes(), MAX_VERSION)
+}
+
+/// `resources` under `/v1` and without the prefix, beside the root
+/// documents, wrapped in the request pipeline.
+fn with_protocol(app: App, resources: Router<App>, max: Version) -> Router {
     let inner = Router::new()
         .route("/", get(v1::root::root))
         .route("/v1", get(v1::root::v1))

@@ -145,7 +145,9 @@ impl Driver {
             },
             boot: match pick(K::Boot)? {
                 "fake" => Arc::new(FakeBoot::new(d)),
-                other => todo(K::Boot, other),
+                other => {
+                    crate::external::boot_interface(other).unwrap_or_else(|| todo(K::Boot, other))
+                }
             },
             console: match pick(K::Console)? {
                 "fake" => Arc::new(FakeConsole),

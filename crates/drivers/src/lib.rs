@@ -14,6 +14,7 @@ use serde::Serialize;
 pub mod bios;
 pub mod driver;
 pub mod error;
+pub mod external;
 pub mod fake;
 pub mod interfaces;
 pub mod ipmi;
@@ -159,7 +160,11 @@ fn fake_hardware() -> HardwareType {
         name: "fake-hardware",
         interfaces: vec![
             (K::Bios, "fake", vec!["fake", "no-bios"]),
-            (K::Boot, "fake", vec!["pxe", "ipxe", "fake"]),
+            (
+                K::Boot,
+                "fake",
+                vec!["pxe", "ipxe", "http-ipxe", "redfish-virtual-media", "fake"],
+            ),
             (
                 K::Console,
                 "fake",

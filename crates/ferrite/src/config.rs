@@ -33,6 +33,7 @@ const TOP_LEVEL_ENV_KEYS: &[&str] = &[
     "log_level",
     "max_body_bytes",
     "shutdown_timeout",
+    "boot_listen",
 ];
 
 /// How API requests are authenticated. Chosen by the operator because the
@@ -111,6 +112,13 @@ pub struct Settings {
     pub conductor: ferrite_conductor::ConductorConfig,
     /// The `[fake]` section: delays of the `fake` hardware interfaces.
     pub fake: ferrite_drivers::FakeDelays,
+    /// The provisioning listener (`IP:PORT`): boot files, images and the
+    /// agent's endpoints only, without authentication, for the network
+    /// booting machines are on. Off when unset.
+    #[serde(deserialize_with = "deserialize_boot_listen")]
+    pub boot_listen: Option<SocketAddr>,
+    /// The `[boot]` section, owned by the boot crate.
+    pub boot: ferrite_boot::BootConfig,
 }
 
 impl Default for Settings {
@@ -132,6 +140,8 @@ impl Default for Settings {
             shutdown_timeout: 30,
             conductor: Default::default(),
             fake: Default::default(),
+            boot_listen: None,
+            boot: Default::default(),
         }
     }
 }
@@ -182,6 +192,11 @@ pub struct ServeFlags {
     #[arg(long, value_name = "NAME")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Provisioning listener, IP:PORT: boot files, images and the agent's
+    /// endpoints only [default: off].
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_listen: Option<SocketAddr>,
 }
 
 /// Parses a listener address. `localhost` is accepted as 127.0.0.1 because
@@ -231,6 +246,16 @@ fn deserialize_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>
         .collect()
 }
 
+/// Accepts `boot_listen` as a string (file or environment), parsed like
+/// `listen`.
+fn deserialize_boot_listen<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| parse_listen(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// Builds the layered configuration source. Separate from [`load`] so tests
 /// can inspect or extend it.
 pub fn figment(flags: &Flags, serve: Option<&ServeFlags>) -> Figment {
@@ -248,6 +273,8 @@ pub fn figment(flags: &Flags, serve: Option<&ServeFlags>) -> Figment {
         // the section is split off by prefix rather than at every `_`.
         .merge(section_env("FAKE_", "fake"))
         .merge(section_env("CONDUCTOR_", "conductor"))
+        // FERRITE_BOOT_LISTEN is the top-level `boot_listen`, not `[boot] listen`.
+        .merge(section_env("BOOT_", "boot").ignore(&["listen"]))
         .merge(Serialized::defaults(flags));
     if let Some(serve) = serve {
         fig = fig.merge(Serialized::defaults(serve));
@@ -277,6 +304,7 @@ pub fn load(flags: &Flags, serve: Option<&ServeFlags>) -> anyhow::Result<Setting
     let fig = figment(flags, serve);
     refuse_unknown_section_keys::<ferrite_drivers::FakeDelays>(&fig, "fake")?;
     refuse_unknown_section_keys::<ferrite_conductor::ConductorConfig>(&fig, "conductor")?;
+    refuse_unknown_section_keys::<ferrite_boot::BootConfig>(&fig, "boot")?;
     let settings: Settings = fig
         .extract()
         .map_err(|e| anyhow::anyhow!(render_figment_error(e)))
@@ -346,6 +374,7 @@ impl Settings {
         if self.max_body_bytes == 0 {
             anyhow::bail!("max_body_bytes must be greater than 0");
         }
+        self.boot.validate()?;
         Ok(())
     }
 
@@ -535,6 +564,46 @@ mod tests {
     }
 
     #[test]
+    fn boot_listen_and_boot_section() {
+        Jail::expect_with(|jail| {
+            jail.set_env("FERRITE_BOOT_LISTEN", "192.0.2.1:8080");
+            jail.set_env("FERRITE_BOOT_HTTP_URL", "http://192.0.2.1:8080");
+            jail.create_file(
+                "b.toml",
+                "[boot]\ndhcp_hostsdir = \"/h\"\ndhcp_optsdir = \"/o\"\n",
+            )?;
+            let flags = Flags {
+                config: Some("b.toml".into()),
+                ..Flags::default()
+            };
+            let s = load_in_jail(&flags, None)?;
+            assert_eq!(s.boot_listen, Some("192.0.2.1:8080".parse().unwrap()));
+            assert_eq!(s.boot.http_url.as_deref(), Some("http://192.0.2.1:8080"));
+            assert_eq!(s.boot.dhcp_optsdir.as_deref(), Some(Path::new("/o")));
+            // An exposed provisioning listener is fine under noauth: it
+            // serves no authenticated API.
+            assert!(s.non_loopback_listeners().is_empty());
+            let serve = ServeFlags {
+                boot_listen: Some("127.0.0.1:9".parse().unwrap()),
+                ..ServeFlags::default()
+            };
+            let s = load_in_jail(&flags, Some(&serve))?;
+            assert_eq!(s.boot_listen, Some("127.0.0.1:9".parse().unwrap()));
+            jail.set_env("FERRITE_BOOT_HTTP_URLL", "x");
+            let err = refuse_unknown_section_keys::<ferrite_boot::BootConfig>(
+                &figment(&flags, None),
+                "boot",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("http_urll"), "{err}");
+            jail.set_env("FERRITE_BOOT_LISTEN", "not-an-address");
+            assert!(load_in_jail(&Flags::default(), None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn flag_listen_replaces_configured_list() {
         Jail::expect_with(|jail| {
             jail.set_env("FERRITE_LISTEN", "127.0.0.1:1");
@@ -654,6 +723,8 @@ mod tests {
             assert_eq!(s.shutdown_timeout, d.shutdown_timeout);
             assert_eq!(s.conductor, d.conductor);
             assert_eq!(s.fake, d.fake);
+            assert_eq!(s.boot, d.boot);
+            assert_eq!(s.boot_listen, d.boot_listen);
             Ok(())
         });
     }
@@ -672,13 +743,19 @@ mod tests {
         let conductor =
             keys(serde_json::to_value(ferrite_conductor::ConductorConfig::default()).unwrap());
         let fake = keys(serde_json::to_value(ferrite_drivers::FakeDelays::default()).unwrap());
-        for key in conductor.iter().chain(fake.iter()).chain(
-            TOP_LEVEL_ENV_KEYS
-                .iter()
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
-                .iter(),
-        ) {
+        let boot = keys(serde_json::to_value(ferrite_boot::BootConfig::default()).unwrap());
+        for key in conductor
+            .iter()
+            .chain(fake.iter())
+            .chain(boot.iter())
+            .chain(
+                TOP_LEVEL_ENV_KEYS
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+        {
             assert!(
                 doc.contains(&format!("`{key}`")),
                 "docs/configuration.md lacks `{key}`"

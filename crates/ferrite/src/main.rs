@@ -3,6 +3,7 @@
 //! the subcommand.
 
 mod allocator;
+mod boot;
 mod config;
 mod logging;
 mod serve;

@@ -36,10 +36,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let db_url = database_url(&data_dir)?;
 
     let listeners = bind_all(&settings.listen).await?;
+    let boot_listener = match settings.boot_listen {
+        Some(addr) => bind_all(&[addr]).await?.pop(),
+        None => None,
+    };
 
     let store = Store::open(&db_url)
         .await
         .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+    // Before the conductor starts: it builds drivers from the first sweep.
+    let boot_dir = crate::boot::install(
+        &settings,
+        &data_dir,
+        store.clone(),
+        boot_listener.as_ref().map(|(addr, _)| *addr),
+    )?;
     let conductor =
         ferrite_conductor::Conductor::start(store.clone(), conductor_config(&settings, &hostname))
             .await
@@ -52,7 +63,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         public_url: settings.public_url(),
         max_body_bytes: settings.max_body_bytes,
     };
-    let router = ferrite_api::router(app);
+    let router = ferrite_api::router(app.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = JoinSet::new();
@@ -69,6 +80,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("listener {addr} failed"))
         });
+    }
+
+    if let Some((addr, listener)) = boot_listener {
+        let service =
+            crate::boot::router(&boot_dir, app).into_make_service_with_connect_info::<SocketAddr>();
+        let stop = stop_rx.clone();
+        servers.spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stopped(stop))
+                .await
+                .with_context(|| format!("provisioning listener {addr} failed"))
+        });
+        tracing::info!(boot_listen = %addr, boot_dir = %boot_dir.display(), "provisioning listener ready");
+        println!("ferrite provisioning listener on http://{addr}");
     }
 
     let ready_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;

@@ -1,7 +1,9 @@
 //! Starts the real `ferrite` binary on loopback with a temporary data
 //! directory and checks what an operator relies on: it becomes ready and
 //! answers, it stops cleanly on SIGTERM/SIGINT, it refuses to expose an
-//! unauthenticated API, and configuration from the environment is honoured.
+//! unauthenticated API, configuration from the environment is honoured,
+//! and the provisioning listener serves boot files and the agent's
+//! endpoints but nothing else.
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::TcpListener;
@@ -458,4 +460,209 @@ fn db_upgrade_and_version() {
         text.starts_with(&format!("ferrite {}", env!("CARGO_PKG_VERSION"))),
         "{text}"
     );
+}
+
+/// Sends `method path` with the latest microversion and a JSON body;
+/// returns the status and the parsed body (null when empty).
+fn call(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = client()
+        .request(method, url)
+        .header("X-OpenStack-Ironic-API-Version", "latest");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// Moves the node along `verbs`, waiting for `state` after each.
+fn provision(api: &str, node: &str, steps: &[(&str, &str)]) {
+    use reqwest::Method;
+    for (verb, state) in steps {
+        let (status, body) = call(
+            Method::PUT,
+            &format!("{api}/v1/nodes/{node}/states/provision"),
+            Some(serde_json::json!({ "target": verb })),
+        );
+        assert_eq!(status, 202, "{verb}: {body}");
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            let (_, n) = call(Method::GET, &format!("{api}/v1/nodes/{node}"), None);
+            if n["provision_state"] == *state {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{verb} never reached {state}: {n}"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn boot_listener_serves_boot_files_and_agent_endpoints_only() {
+    use reqwest::Method;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = data_dir_arg(&tmp.path().join("d"));
+    let kernel = tmp.path().join("vmlinuz");
+    std::fs::write(&kernel, b"the agent kernel").expect("write kernel");
+    let boot_port = free_port();
+    let boot_listen = format!("127.0.0.1:{boot_port}");
+    let boot = format!("http://{boot_listen}");
+    let mut server = Server::spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data,
+            "--boot-listen",
+            &boot_listen,
+        ],
+        &[
+            // The node stays in `deploying` with its ramdisk prepared.
+            ("FERRITE_FAKE_DEPLOY_DELAY", "60"),
+            ("FERRITE_CONDUCTOR_AUTOMATED_CLEAN", "false"),
+            ("FERRITE_CONDUCTOR_GRACEFUL_SHUTDOWN_TIMEOUT", "1"),
+        ],
+    );
+    let api = server.wait_ready();
+
+    let kernel = data_dir_arg(&kernel);
+    let (status, node) = call(
+        Method::POST,
+        &format!("{api}/v1/nodes"),
+        Some(serde_json::json!({
+            "driver": "fake-hardware",
+            "boot_interface": "ipxe",
+            "driver_info": {"deploy_kernel": kernel, "deploy_ramdisk": kernel},
+        })),
+    );
+    assert_eq!(status, 201, "{node}");
+    let uuid = node["uuid"].as_str().expect("uuid").to_string();
+    let (status, port) = call(
+        Method::POST,
+        &format!("{api}/v1/ports"),
+        Some(serde_json::json!({"node_uuid": uuid, "address": "52:54:00:AB:CD:EF"})),
+    );
+    assert_eq!(status, 201, "{port}");
+    provision(
+        &api,
+        &uuid,
+        &[
+            ("manage", "manageable"),
+            ("provide", "available"),
+            ("active", "deploying"),
+        ],
+    );
+
+    // The node's iPXE script, by MAC, pointing back at this listener.
+    let script_url = format!("{boot}/boot/ipxe/52-54-00-ab-cd-ef.ipxe");
+    let deadline = Instant::now() + READY_DEADLINE;
+    let script = loop {
+        let resp = client().get(&script_url).send().expect("GET script");
+        if resp.status() == 200 {
+            break resp.text().expect("script text");
+        }
+        assert!(Instant::now() < deadline, "no script at {script_url}");
+        thread::sleep(Duration::from_millis(100));
+    };
+    let kernel_url = format!("{boot}/boot/nodes/{uuid}/deploy_kernel");
+    assert!(script.starts_with("#!ipxe\n"), "{script}");
+    assert!(
+        script.contains(&format!(
+            "kernel --name kernel {kernel_url} initrd=ramdisk ipa-api-url={boot} "
+        )),
+        "{script}"
+    );
+    let bytes = client()
+        .get(&kernel_url)
+        .send()
+        .expect("GET kernel")
+        .bytes()
+        .expect("kernel");
+    assert_eq!(&bytes[..], b"the agent kernel");
+    let generic = client()
+        .get(format!("{boot}/boot/boot.ipxe"))
+        .send()
+        .expect("GET boot.ipxe");
+    assert!(
+        generic
+            .text()
+            .expect("text")
+            .contains(&format!("{boot}/boot/ipxe/"))
+    );
+
+    // The agent's protocol: version discovery, lookup, heartbeat.
+    let (status, root) = call(Method::GET, &format!("{boot}/"), None);
+    assert_eq!(status, 200, "{root}");
+    let (status, found) = call(
+        Method::GET,
+        &format!("{boot}/v1/lookup?addresses=52:54:00:ab:cd:ef"),
+        None,
+    );
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["node"]["uuid"], uuid.as_str());
+    let token = found["config"]["agent_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let heartbeat = |token: &str| {
+        call(
+            Method::POST,
+            &format!("{boot}/v1/heartbeat/{uuid}"),
+            Some(serde_json::json!({
+                "callback_url": "http://192.0.2.9:9999",
+                "agent_token": token,
+                "agent_version": "ferrite-test",
+            })),
+        )
+    };
+    assert_eq!(heartbeat("wrong").0, 400);
+    assert_eq!(heartbeat(&token).0, 202);
+    let (_, n) = call(Method::GET, &format!("{api}/v1/nodes/{uuid}"), None);
+    assert_eq!(
+        n["driver_internal_info"]["agent_url"],
+        "http://192.0.2.9:9999"
+    );
+
+    // Nothing else of the API is reachable there.
+    for path in [
+        "/v1/nodes",
+        "/nodes",
+        "/v1/ports",
+        "/v1/drivers",
+        &format!("/v1/nodes/{uuid}"),
+    ] {
+        let resp = client()
+            .get(format!("{boot}{path}"))
+            .header("X-OpenStack-Ironic-API-Version", "latest")
+            .send()
+            .expect("GET");
+        assert_eq!(resp.status(), 404, "{path} on the provisioning listener");
+        assert!(
+            resp.headers()
+                .contains_key("x-openstack-ironic-api-max-version")
+                || resp
+                    .headers()
+                    .contains_key("x-openstack-ironic-api-maximum-version")
+        );
+    }
+    let (status, _) = call(
+        Method::POST,
+        &format!("{boot}/v1/nodes"),
+        Some(serde_json::json!({"driver": "fake-hardware"})),
+    );
+    assert_eq!(status, 404);
+    assert_eq!(call(Method::GET, &format!("{api}/v1/nodes"), None).0, 200);
+
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit().code(), Some(0), "{}", server.stderr());
 }

@@ -169,12 +169,7 @@ pub fn routes() -> Router<App> {
         .route("/shards", get(node_records::shards))
         .route("/nodes/{node}/history", get(node_history::list))
         .route("/nodes/{node}/history/{entry}", get(node_history::show))
-        .route(
-            "/continue_inspection",
-            axum::routing::post(inspection::continue_inspection),
-        )
-        .route("/lookup", get(ramdisk::lookup))
-        .route("/heartbeat/{node}", axum::routing::post(ramdisk::heartbeat))
+        .merge(agent_routes())
         .route("/nodes/{node}/bios", get(ramdisk::bios))
         .route("/nodes/{node}/bios/{name}", get(ramdisk::bios_setting))
         .merge(allocations::routes())
@@ -201,6 +196,19 @@ pub fn routes() -> Router<App> {
         )
         .route("/conductors", get(conductors::list))
         .route("/conductors/{hostname}", get(conductors::show))
+}
+
+/// The endpoints the deploy ramdisk calls (reference §7.2): all the
+/// provisioning listener serves of the API. They need no credentials; the
+/// agent token is checked by the handlers.
+pub fn agent_routes() -> Router<App> {
+    Router::new()
+        .route(
+            "/continue_inspection",
+            axum::routing::post(inspection::continue_inspection),
+        )
+        .route("/lookup", get(ramdisk::lookup))
+        .route("/heartbeat/{node}", axum::routing::post(ramdisk::heartbeat))
 }
 
 /// The five routes of a document resource: list, detail, create, and
