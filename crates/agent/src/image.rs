@@ -1,12 +1,15 @@
 //! How the agent gets an image onto a disk: the `write_image` deploy step
 //! (and `standby.write_image`) pick the disk and hand the streaming to an
-//! [`ImageWriter`], so the streaming engine (the `ferrite-images` crate)
-//! can be swapped for a stub in tests.
+//! [`ImageWriter`]; [`StreamWriter`] is the real one (the `ferrite-images`
+//! engine: checksum verified in stream, gzip/zstd decompressed on the fly,
+//! no temporary copy), and tests can swap in a stub.
 
 use std::path::Path;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use ferrite_images::Checksum;
+use ferrite_images::stream::write_url;
+use serde_json::{Map, Value, json};
 
 use crate::error::AgentError;
 
@@ -16,11 +19,10 @@ pub struct ImageRequest {
     /// Where to download it from (the first of `urls`).
     pub url: String,
     /// The checksum statement in `instance_info` terms (`image_checksum`,
-    /// `image_os_hash_algo`, `image_os_hash_value`), as the image crate
+    /// `image_os_hash_algo`, `image_os_hash_value`, and `image_source` for
+    /// a checksum file named relative to the image), as the image crate
     /// reads it.
     pub checksum: Map<String, Value>,
-    /// `raw`, `qcow2`, … as Glance states it (the stream is sniffed anyway).
-    pub disk_format: Option<String>,
 }
 
 impl ImageRequest {
@@ -41,6 +43,7 @@ impl ImageRequest {
             .filter(|u| !u.is_empty())
             .ok_or_else(|| AgentError::InvalidParams("image_info has no urls".into()))?;
         let mut checksum = Map::new();
+        checksum.insert("image_source".into(), json!(url));
         for (from, to) in [
             ("checksum", "image_checksum"),
             ("os_hash_algo", "image_os_hash_algo"),
@@ -53,10 +56,6 @@ impl ImageRequest {
         Ok(ImageRequest {
             url: url.to_string(),
             checksum,
-            disk_format: info
-                .get("disk_format")
-                .and_then(Value::as_str)
-                .map(str::to_string),
         })
     }
 }
@@ -75,15 +74,43 @@ pub trait ImageWriter: Send + Sync {
     ) -> Result<Value, AgentError>;
 }
 
-/// The writer used until the `ferrite-images` streaming engine is wired
-/// in: every write fails saying so, instead of pretending.
-pub struct Unwired;
+/// Streams with `ferrite-images`: the image is opened by URL, refused
+/// early when it announces more bytes than the disk has, verified while it
+/// passes and written straight to the disk, which is then synced.
+pub struct StreamWriter;
+
+fn image_error(e: ferrite_images::ImageError) -> AgentError {
+    AgentError::Image(e.to_string())
+}
 
 #[async_trait]
-impl ImageWriter for Unwired {
-    async fn write(&self, _: &ImageRequest, _: &Path, _: u64) -> Result<Value, AgentError> {
-        Err(AgentError::NotSupported(
-            "this agent was built without the ferrite-images streaming engine".into(),
-        ))
+impl ImageWriter for StreamWriter {
+    async fn write(
+        &self,
+        image: &ImageRequest,
+        disk: &Path,
+        capacity: u64,
+    ) -> Result<Value, AgentError> {
+        let expected = Checksum::from_instance_info(&image.checksum)
+            .await
+            .map_err(image_error)?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(disk)
+            .await
+            .map_err(|e| AgentError::io(format!("opening {}", disk.display()), e))?;
+        let report = write_url(&image.url, expected.as_ref(), &mut file, Some(capacity))
+            .await
+            .map_err(image_error)?;
+        file.sync_all()
+            .await
+            .map_err(|e| AgentError::io(format!("syncing {}", disk.display()), e))?;
+        Ok(json!({
+            "bytes_read": report.bytes_read,
+            "bytes_written": report.bytes_written,
+            "format": report.format.name(),
+            "digest": report.digest.to_string(),
+            "verified": expected.is_some(),
+        }))
     }
 }

@@ -9,7 +9,7 @@ use clap::Parser;
 use ferrite_agent::Agent;
 use ferrite_agent::config::{Config, DEFAULT_CONFIG_FILE, Settings};
 use ferrite_agent::host::SystemHost;
-use ferrite_agent::image::Unwired;
+use ferrite_agent::image::StreamWriter;
 
 /// Flags; each overrides the kernel command line and the config file.
 #[derive(Debug, Parser)]
@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let host = Arc::new(SystemHost {
         root: flags.root.clone(),
     });
-    let agent = Agent::new(config, host, Arc::new(Unwired));
+    let agent = Agent::new(config, host, Arc::new(StreamWriter));
     ferrite_agent::run(agent, listener).await?;
     Ok(())
 }

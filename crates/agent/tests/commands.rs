@@ -521,3 +521,59 @@ async fn one_async_command_at_a_time() {
     assert_eq!(done["command_status"], "SUCCEEDED");
     assert_eq!(std::fs::metadata(&vda).unwrap().len(), 64 * MIB);
 }
+
+/// The real writer (ferrite-images): streamed from a file URL, checksum
+/// verified; a wrong checksum fails the step and leaves no bootable disk.
+#[tokio::test]
+async fn the_stream_writer_verifies_the_checksum() {
+    use sha2::{Digest, Sha256};
+    let root = FakeRoot::new();
+    let vda = root.add_disk("vda", 8 * MIB, false, "V");
+    let image = mbr_image(root.path());
+    let bytes = std::fs::read(&image).unwrap();
+    let sha = format!("{:x}", Sha256::digest(&bytes));
+    let (a, _) = agent(
+        &root,
+        settings(),
+        Arc::new(ferrite_agent::image::StreamWriter),
+    );
+    let base = serve(a).await;
+    let url = format!("file://{}", image.display());
+    let step = |os_hash: &str| {
+        json!({
+            "step": {"interface": "deploy", "step": "write_image", "args": {"image_info": {
+                "urls": [url], "os_hash_algo": "sha256", "os_hash_value": os_hash,
+                "image_type": "whole-disk", "disk_format": "raw"}}},
+            "node": {"properties": {"root_device": {"name": "vda"}}},
+        })
+    };
+    let (_, body) = command(
+        &base,
+        Some(TOKEN),
+        "deploy.execute_deploy_step",
+        step(&sha),
+        true,
+    )
+    .await;
+    assert_eq!(body["command_status"], "SUCCEEDED", "{body}");
+    let report = &body["command_result"]["deploy_result"]["image"];
+    assert_eq!(report["bytes_written"], json!(bytes.len()));
+    assert_eq!(report["verified"], true);
+    assert_eq!(read_at(&vda, 0, bytes.len()), bytes);
+
+    let wrong = "0".repeat(64);
+    let (_, body) = command(
+        &base,
+        Some(TOKEN),
+        "deploy.execute_deploy_step",
+        step(&wrong),
+        true,
+    )
+    .await;
+    assert_eq!(body["command_status"], "FAILED");
+    assert_eq!(body["command_error"]["type"], "ImageWriteError");
+    assert!(
+        read_at(&vda, 0, MIB as usize).iter().all(|b| *b == 0),
+        "the disk cannot boot"
+    );
+}
