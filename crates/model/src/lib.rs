@@ -9,6 +9,7 @@ pub mod history;
 pub mod ident;
 pub mod inspection_rule;
 pub mod intent;
+pub mod inventory;
 pub mod node;
 pub mod port;
 pub mod portgroup;

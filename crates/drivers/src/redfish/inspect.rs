@@ -1,15 +1,13 @@
 //! Out-of-band inspection: the inventory the BMC knows (vendor, CPUs,
 //! memory, disks, NICs, boot mode) read without booting the machine, and
 //! the node `properties` Ironic derives from it.
-//!
-//! `ferrite_model` has no inventory type yet, so [`Inventory`] is defined
-//! here; it is strict (typed fields, no free-form maps) so whoever stores
-//! it later gets a stable shape.
+//! The inventory's shape is `ferrite_model::inventory`, shared with the
+//! in-band agent so both inspections store the same strict document.
 
 use async_trait::async_trait;
-use ferrite_model::{Dict, Node};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use ferrite_model::Node;
+pub use ferrite_model::inventory::{Cpu, Disk, Inventory, Nic, SystemVendor};
+use serde_json::json;
 use tracing::warn;
 
 use super::client::{BmcClient, BmcClientExt};
@@ -26,86 +24,6 @@ use crate::{DriverError, InterfaceKind};
 /// `driver_internal_info` key listing the MACs found, so the conductor can
 /// create ports for them (drivers never write ports themselves).
 pub const INSPECTED_MACS_KEY: &str = "redfish_inspected_macs";
-
-/// Who made the machine.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SystemVendor {
-    /// `Manufacturer`.
-    pub manufacturer: Option<String>,
-    /// `Model`.
-    pub product_name: Option<String>,
-    /// `SerialNumber`.
-    pub serial_number: Option<String>,
-    /// `SKU`.
-    pub sku: Option<String>,
-}
-
-/// The processors, summed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cpu {
-    /// Logical CPUs (threads) when the BMC tells them, else cores or sockets.
-    pub count: Option<u32>,
-    /// Populated sockets.
-    pub sockets: Option<u32>,
-    /// Ironic's architecture name (`x86_64`, `aarch64`, …).
-    pub architecture: Option<String>,
-    /// The model of the first processor.
-    pub model_name: Option<String>,
-    /// Its maximum frequency.
-    pub frequency_mhz: Option<u32>,
-}
-
-/// One disk.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Disk {
-    /// The BMC's name for it.
-    pub name: String,
-    /// Its size.
-    pub size_bytes: u64,
-    /// `HDD` or `SSD`, when known.
-    pub media_type: Option<String>,
-    /// `SAS`, `SATA`, `NVMe`, …
-    pub protocol: Option<String>,
-    /// The model.
-    pub model: Option<String>,
-    /// The serial number.
-    pub serial: Option<String>,
-}
-
-/// One NIC.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Nic {
-    /// The BMC's Id for it.
-    pub name: String,
-    /// Its MAC address, lower case.
-    pub mac_address: String,
-    /// Link speed.
-    pub speed_mbps: Option<u64>,
-    /// `LinkUp`, `LinkDown`, `NoLink`.
-    pub link_status: Option<String>,
-}
-
-/// What out-of-band inspection found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Inventory {
-    /// Vendor, model, serial.
-    pub system_vendor: SystemVendor,
-    /// Processors.
-    pub cpu: Cpu,
-    /// Installed memory.
-    pub memory_mb: Option<u64>,
-    /// Disks, from Storage drives and SimpleStorage devices.
-    pub disks: Vec<Disk>,
-    /// NICs with a MAC address.
-    pub interfaces: Vec<Nic>,
-    /// `uefi` or `bios`.
-    pub boot_mode: Option<String>,
-}
 
 /// Ironic's architecture name for a Redfish processor.
 pub fn cpu_arch(processor: &Processor) -> Option<&'static str> {
@@ -127,63 +45,6 @@ pub fn cpu_arch(processor: &Processor) -> Option<&'static str> {
         Some("MIPS") => Some("mips64"),
         _ => None,
     })
-}
-
-impl Inventory {
-    /// The MACs to create ports for.
-    pub fn macs(&self) -> Vec<String> {
-        self.interfaces
-            .iter()
-            .map(|n| n.mac_address.clone())
-            .collect()
-    }
-
-    /// Ironic's `local_gb`: the largest disk in GiB, less one GiB left for
-    /// partitioning; `None` when no disk is known.
-    pub fn local_gb(&self) -> Option<u64> {
-        self.disks
-            .iter()
-            .map(|d| d.size_bytes)
-            .max()
-            .map(|b| (b >> 30).saturating_sub(1))
-    }
-
-    /// The `properties` inspection sets. Unknown values are left out so
-    /// an operator's own value stays; `capabilities` keeps its other keys.
-    pub fn properties(&self, node: &Node) -> Dict {
-        let mut out = Dict::new();
-        if let Some(count) = self.cpu.count {
-            out.insert("cpus".into(), json!(count));
-        }
-        if let Some(arch) = &self.cpu.architecture {
-            out.insert("cpu_arch".into(), json!(arch));
-        }
-        if let Some(mb) = self.memory_mb {
-            out.insert("memory_mb".into(), json!(mb));
-        }
-        if let Some(gb) = self.local_gb() {
-            out.insert("local_gb".into(), json!(gb));
-        }
-        if let Some(vendor) = &self.system_vendor.manufacturer {
-            out.insert("vendor".into(), json!(vendor));
-        }
-        if let Some(mode) = &self.boot_mode {
-            let existing = node
-                .properties
-                .get("capabilities")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let mut caps: Vec<String> = existing
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty() && !c.starts_with("boot_mode:"))
-                .map(str::to_string)
-                .collect();
-            caps.push(format!("boot_mode:{mode}"));
-            out.insert("capabilities".into(), json!(caps.join(",")));
-        }
-        out
-    }
 }
 
 /// What an inspection produced: the inventory, the node update to record
@@ -287,6 +148,7 @@ pub async fn read_inventory(
                         protocol: d.protocol,
                         model: d.model,
                         serial: d.serial_number,
+                        ..Disk::default()
                     }),
                     Ok(_) => {}
                     Err(e) => warn!(drive = %drive.id, error = %e, "cannot read a drive"),
@@ -395,34 +257,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn properties_keep_other_capabilities() {
-        let inventory = Inventory {
-            cpu: Cpu {
-                count: Some(8),
-                architecture: Some("x86_64".into()),
-                ..Cpu::default()
-            },
-            memory_mb: Some(16384),
-            disks: vec![Disk {
-                name: "d".into(),
-                size_bytes: 100 << 30,
-                ..Disk::default()
-            }],
-            boot_mode: Some("uefi".into()),
-            ..Inventory::default()
-        };
-        let mut node = Node::default();
-        node.properties
-            .insert("capabilities".into(), json!("foo:bar,boot_mode:bios"));
-        let p = inventory.properties(&node);
-        assert_eq!(p["cpus"], json!(8));
-        assert_eq!(p["local_gb"], json!(99));
-        assert_eq!(p["memory_mb"], json!(16384));
-        assert_eq!(p["capabilities"], json!("foo:bar,boot_mode:uefi"));
+    fn processor_architectures_use_ironic_names() {
         let arm = Processor {
             instruction_set: Some("ARM-A64".into()),
             ..Processor::default()
         };
         assert_eq!(cpu_arch(&arm), Some("aarch64"));
+        let x86 = Processor {
+            processor_architecture: Some("x86".into()),
+            ..Processor::default()
+        };
+        assert_eq!(cpu_arch(&x86), Some("x86_64"));
     }
 }
