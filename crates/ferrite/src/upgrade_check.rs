@@ -92,7 +92,10 @@ pub async fn run(flags: &Flags) -> Vec<Check> {
         }
     };
     checks.push(migration_check(&shown, &migrations));
-    if migrations.iter().any(|m| m.state != MigrationState::Pending) {
+    if migrations
+        .iter()
+        .any(|m| m.state != MigrationState::Pending)
+    {
         checks.push(node_check(&url).await);
     }
     checks
@@ -123,7 +126,11 @@ fn configuration(settings: &Settings) -> Check {
         _ => check(
             "configuration",
             Outcome::Failure,
-            failures.into_iter().chain(warnings).collect::<Vec<_>>().join("; "),
+            failures
+                .into_iter()
+                .chain(warnings)
+                .collect::<Vec<_>>()
+                .join("; "),
         ),
     }
 }
@@ -191,7 +198,13 @@ async fn node_check(url: &str) -> Check {
     const NAME: &str = "nodes";
     let store = match Store::open_unmigrated(url).await {
         Ok(s) => s,
-        Err(e) => return check(NAME, Outcome::Failure, format!("cannot open the database: {e}")),
+        Err(e) => {
+            return check(
+                NAME,
+                Outcome::Failure,
+                format!("cannot open the database: {e}"),
+            );
+        }
     };
     let states = store
         .count_by::<Node>("provision_state", &ListQuery::default())
@@ -231,10 +244,18 @@ async fn judge_states(store: &Store, states: Vec<(Value, u64)>) -> Check {
     }
     // Every node must still decode; a corrupt one would fail every list.
     if let Err(e) = store.list::<Node>(&ListQuery::default()).await {
-        return check(NAME, Outcome::Failure, format!("nodes that cannot be read: {e}"));
+        return check(
+            NAME,
+            Outcome::Failure,
+            format!("nodes that cannot be read: {e}"),
+        );
     }
     if stuck.is_empty() {
-        return check(NAME, Outcome::Ok, format!("{total} nodes, none mid-operation"));
+        return check(
+            NAME,
+            Outcome::Ok,
+            format!("{total} nodes, none mid-operation"),
+        );
     }
     let with_intent = store
         .count::<Node>(&ListQuery {
@@ -266,7 +287,12 @@ async fn judge_states(store: &Store, states: Vec<(Value, u64)>) -> Check {
 
 /// The checks as a table for people.
 pub fn render_table(checks: &[Check]) -> String {
-    let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(5).max(5);
+    let width = checks
+        .iter()
+        .map(|c| c.check.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     let mut out = format!("{:<width$}  {:<7}  details\n", "check", "result");
     for c in checks {
         let result = match c.result {
@@ -274,7 +300,10 @@ pub fn render_table(checks: &[Check]) -> String {
             Outcome::Warning => "warning",
             Outcome::Failure => "failure",
         };
-        out.push_str(&format!("{:<width$}  {result:<7}  {}\n", c.check, c.details));
+        out.push_str(&format!(
+            "{:<width$}  {result:<7}  {}\n",
+            c.check, c.details
+        ));
     }
     out
 }

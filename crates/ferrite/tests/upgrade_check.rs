@@ -32,8 +32,12 @@ fn check(args: &[&str]) -> (i32, Value) {
     all.extend_from_slice(args);
     let out = ferrite(&all, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout} / {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     let code = out.status.code().expect("exited");
     assert_eq!(report["exit_code"], code, "{report}");
     (code, report)
@@ -114,7 +118,10 @@ fn sqlite_fresh_pending_upgraded_then_checked() {
     let out = ferrite(&["db", "upgrade", "--data-dir", d], &[]);
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("applied") && said.contains("initial"), "{said}");
+    assert!(
+        said.contains("applied") && said.contains("initial"),
+        "{said}"
+    );
     let out = ferrite(&["db", "upgrade", "--data-dir", d], &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
 
@@ -159,7 +166,10 @@ fn refused_configuration_is_a_failure() {
 
 #[test]
 fn postgres_upgrade_and_checks() {
-    let Some(admin) = std::env::var("FERRITE_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
+    let Some(admin) = std::env::var("FERRITE_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
         assert!(
             std::env::var("FERRITE_TEST_PG_REQUIRED").as_deref() != Ok("1"),
             "FERRITE_TEST_PG_REQUIRED=1 but FERRITE_TEST_PG_URL is not set"

@@ -77,7 +77,7 @@ macro_rules! write_methods {
 
 /// The read methods of a backend, the same SQL shapes on both: they need
 /// in scope the backend's reader pool `self.read`, its `Dialect`, its
-/// `arguments` (bound values to the driver's arguments) and the statements
+/// and the statements
 /// `DOC` (the document as text), `PENDING_INTENT` and `CONDUCTOR`. Each
 /// backend writes `list_json` itself: how a page comes back differs.
 macro_rules! read_methods {
@@ -128,9 +128,10 @@ macro_rules! read_methods {
         pub(crate) async fn count<D: Document>(&self, q: &ListQuery) -> Result<u64, StoreError> {
             let t = table_for(D::KIND)?;
             let sql = sql::count(&Dialect, Source::Docs(t), q);
-            let n: i64 = sqlx::query_scalar_with(&sql.text, arguments(sql.args)?)
-                .fetch_one(&self.read)
-                .await?;
+            let n: i64 =
+                sqlx::query_scalar_with(&sql.text, crate::sql::arguments::<Driver>(sql.args)?)
+                    .fetch_one(&self.read)
+                    .await?;
             Ok(u64::try_from(n).unwrap_or(0))
         }
 
@@ -142,7 +143,7 @@ macro_rules! read_methods {
             let t = table_for(D::KIND)?;
             let sql = sql::count_by(&Dialect, Source::Docs(t), field, q);
             let rows: Vec<(Option<String>, i64)> =
-                sqlx::query_as_with(&sql.text, arguments(sql.args)?)
+                sqlx::query_as_with(&sql.text, crate::sql::arguments::<Driver>(sql.args)?)
                     .fetch_all(&self.read)
                     .await?;
             Ok(rows
@@ -183,9 +184,10 @@ macro_rules! read_methods {
             let src = Source::Conductors;
             let marker = self.marker(src, "Conductor", q).await?;
             let sql = sql::list(&Dialect, src, q, marker);
-            let rows: Vec<ConductorRow> = sqlx::query_as_with(&sql.text, arguments(sql.args)?)
-                .fetch_all(&self.read)
-                .await?;
+            let rows: Vec<ConductorRow> =
+                sqlx::query_as_with(&sql.text, crate::sql::arguments::<Driver>(sql.args)?)
+                    .fetch_all(&self.read)
+                    .await?;
             rows.into_iter().map(conductor_from_row).collect()
         }
     };

@@ -329,3 +329,26 @@ pub(crate) fn push_where(text: &mut String, conds: &[String]) {
         text.push_str(&conds.join(" AND "));
     }
 }
+
+/// The bound values of a statement as the driver's arguments.
+pub(crate) fn arguments<'q, DB>(args: Vec<Arg>) -> Result<DB::Arguments<'q>, crate::StoreError>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    use sqlx::Arguments as _;
+    let mut out = DB::Arguments::default();
+    for a in args {
+        let added = match a {
+            Arg::Int(i) => out.add(i),
+            Arg::Real(r) => out.add(r),
+            Arg::Bool(b) => out.add(b),
+            Arg::Text(s) => out.add(s),
+        };
+        added.map_err(sqlx::Error::Encode)?;
+    }
+    Ok(out)
+}

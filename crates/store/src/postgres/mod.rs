@@ -17,8 +17,8 @@ use ferrite_model::Conductor;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Arguments, ConnectOptions, Connection, Row};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Row};
 use uuid::Uuid;
 
 use crate::rows::{ConductorRow, conductor_from_row, decode, decode_page, lookup, not_found};
@@ -27,6 +27,9 @@ use crate::sql::{self, Arg};
 use crate::{Document, Ident, ListQuery, MigrationInfo, StoreError};
 use query::Postgres as Dialect;
 use writer::Writer;
+
+/// The sqlx database type of this backend.
+type Driver = sqlx::Postgres;
 
 /// Connections per process: enough for the API's readers and the
 /// conductor's writers side by side, few enough that a handful of
@@ -56,20 +59,6 @@ const CONDUCTOR: &str = "SELECT hostname, conductor_group, drivers::text, online
 pub(crate) struct Postgres {
     read: PgPool,
     writer: Writer,
-}
-
-fn arguments(args: Vec<Arg>) -> Result<PgArguments, StoreError> {
-    let mut out = PgArguments::default();
-    for a in args {
-        let added = match a {
-            Arg::Int(i) => out.add(i),
-            Arg::Real(r) => out.add(r),
-            Arg::Bool(b) => out.add(b),
-            Arg::Text(s) => out.add(s),
-        };
-        added.map_err(sqlx::Error::Encode)?;
-    }
-    Ok(out)
 }
 
 fn options(url: &str) -> Result<PgConnectOptions, StoreError> {
@@ -127,9 +116,10 @@ impl Postgres {
         let sql = sql::list(&Dialect, src, q, marker);
         // Rows arrive in one stream from the server; joining their text is
         // cheaper than having PostgreSQL aggregate and re-render them.
-        let docs: Vec<String> = sqlx::query_scalar_with(&sql.text, arguments(sql.args)?)
-            .fetch_all(&self.read)
-            .await?;
+        let docs: Vec<String> =
+            sqlx::query_scalar_with(&sql.text, sql::arguments::<Driver>(sql.args)?)
+                .fetch_all(&self.read)
+                .await?;
         let mut page = String::with_capacity(docs.iter().map(|d| d.len() + 1).sum::<usize>() + 2);
         page.push('[');
         for (i, doc) in docs.iter().enumerate() {

@@ -17,10 +17,9 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Arguments, Connection, Row, SqliteConnection};
+use sqlx::{Connection, Row, SqliteConnection};
 use uuid::Uuid;
 
 use crate::rows::{ConductorRow, conductor_from_row, decode, decode_page, lookup, not_found};
@@ -29,6 +28,9 @@ use crate::sql::{self, Arg};
 use crate::{Document, Ident, ListQuery, MigrationInfo, StoreError};
 use query::Sqlite as Dialect;
 use writer::Writer;
+
+/// The sqlx database type of this backend.
+type Driver = sqlx::Sqlite;
 
 pub use writer::MAX_BATCH;
 
@@ -46,20 +48,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub(crate) struct Sqlite {
     read: SqlitePool,
     writer: Writer,
-}
-
-fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>, StoreError> {
-    let mut out = SqliteArguments::default();
-    for a in args {
-        let added = match a {
-            Arg::Int(i) => out.add(i),
-            Arg::Real(r) => out.add(r),
-            Arg::Bool(b) => out.add(b),
-            Arg::Text(s) => out.add(s),
-        };
-        added.map_err(sqlx::Error::Encode)?;
-    }
-    Ok(out)
 }
 
 /// What the file at `url` has applied; a file that does not exist has
@@ -162,8 +150,10 @@ impl Sqlite {
         let marker = self.marker(src, t.kind, q).await?;
         let sql = sql::list(&Dialect, src, q, marker);
         // One row holds the whole page as a JSON array (see `query::Sqlite::page`).
-        Ok(sqlx::query_scalar_with(&sql.text, arguments(sql.args)?)
-            .fetch_one(&self.read)
-            .await?)
+        Ok(
+            sqlx::query_scalar_with(&sql.text, sql::arguments::<Driver>(sql.args)?)
+                .fetch_one(&self.read)
+                .await?,
+        )
     }
 }
