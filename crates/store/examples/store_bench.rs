@@ -178,6 +178,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("writer: {:?}", store.write_stats());
     store.close().await;
-    let _ = std::fs::remove_file(&path);
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }

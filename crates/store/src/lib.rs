@@ -430,3 +430,24 @@ impl Store {
         dispatch!(self.list_conductors(query))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_backend_and_hide_their_password() {
+        assert_eq!(Backend::of_url("sqlite:/d/f.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::of_url("postgres://h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(Backend::of_url("/d/f.db").is_err());
+        assert_eq!(
+            redact_url("postgresql://u:p@ss@h:5432/db?sslmode=require"),
+            "postgresql://u:***@h:5432/db?sslmode=require"
+        );
+        assert_eq!(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(redact_url("sqlite:/d/f.db"), "sqlite:/d/f.db");
+    }
+}
