@@ -11,6 +11,7 @@ use crate::document::conflict_message;
 use crate::schema::Table;
 use crate::{Document, StoreError};
 
+/// The `NotFound` error in Ironic's words, echoing what the client named.
 pub(crate) fn not_found(kind: &'static str, id: impl ToString) -> StoreError {
     StoreError::NotFound {
         kind,
@@ -31,6 +32,7 @@ pub(crate) fn lookup(
     }
 }
 
+/// One stored document back into its type; a mismatch is `Corrupt`.
 pub(crate) fn decode<D: Document>(text: &str) -> Result<D, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", D::KIND)))
 }
@@ -67,6 +69,7 @@ pub(crate) fn decode_page<D: Document>(text: &str) -> Result<Vec<D>, StoreError>
 /// thread costs more than it saves.
 const PARALLEL_DECODE_MIN: usize = 256;
 
+/// A document as the JSON text both backends store.
 pub(crate) fn encode<D: Document>(doc: &D) -> Result<String, StoreError> {
     serde_json::to_string(doc)
         .map_err(|e| StoreError::Corrupt(format!("{} does not serialize: {e}", D::KIND)))
@@ -154,6 +157,8 @@ pub(crate) type ConductorRow = (
     Option<chrono::DateTime<Utc>>,
 );
 
+/// A conductor row as the model type; drivers that no longer decode are
+/// `Corrupt`.
 pub(crate) fn conductor_from_row(
     row: ConductorRow,
 ) -> Result<ferrite_model::Conductor, StoreError> {

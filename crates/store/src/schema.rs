@@ -216,6 +216,7 @@ pub(crate) enum Field<'a> {
 }
 
 impl Source {
+    /// The SQL table a list reads.
     pub(crate) fn table(self) -> &'static str {
         match self {
             Source::Docs(t) => t.name,

@@ -323,6 +323,7 @@ pub(crate) fn push_limit(text: &mut String, p: &Page<'_>) {
     }
 }
 
+/// Appends ` WHERE` and the conditions joined by `AND`, when there are any.
 pub(crate) fn push_where(text: &mut String, conds: &[String]) {
     if !conds.is_empty() {
         text.push_str(" WHERE ");

@@ -22,6 +22,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// Writes through `pool` from now on.
     pub(crate) fn start(pool: PgPool) -> Writer {
         Writer {
             pool,
@@ -29,6 +30,7 @@ impl Writer {
         }
     }
 
+    /// What the writes have done so far.
     pub(crate) fn stats(&self) -> WriteStats {
         self.counters.stats()
     }
@@ -72,6 +74,7 @@ impl Writer {
         }
     }
 
+    /// Closes the pool; later writes fail with a `Db` error.
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
