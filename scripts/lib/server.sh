@@ -4,6 +4,9 @@
 #   server_stop                    # SIGTERM by PID, SIGKILL after 15 s; removes the data dir
 # The server gets a free loopback port and a temporary data directory, and is
 # stopped by its PID only. server_stop is safe to call twice (use it in a trap).
+# With FERRITE_TEST_SERVE_DATABASE=postgresql the server runs on a fresh
+# database of its own on the PostgreSQL server FERRITE_TEST_PG_URL names
+# (scripts/with-pg.sh starts one), dropped again by server_stop.
 
 REPO_ROOT="${REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 FERRITE_BIN="${FERRITE_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/ferrite}"
@@ -11,6 +14,7 @@ FERRITE_PID=""
 FERRITE_DATA=""
 FERRITE_LOG=""
 FERRITE_URL=""
+FERRITE_DB_URL=""
 
 _free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -31,7 +35,15 @@ server_start() {
   [ -x "$FERRITE_BIN" ] || { echo "ferrite binary missing: $FERRITE_BIN" >&2; return 1; }
   FERRITE_DATA="$(mktemp -d -t ferrite-test-XXXXXX)"
   FERRITE_LOG="$FERRITE_DATA.log"
-  local attempt port
+  local attempt port database=()
+  if [ "${FERRITE_TEST_SERVE_DATABASE:-sqlite}" = postgresql ]; then
+    [ -n "${FERRITE_TEST_PG_URL:-}" ] || { echo "FERRITE_TEST_PG_URL is not set" >&2; return 1; }
+    local name="ferrite_serve_$$_${RANDOM}"
+    psql -qX "$FERRITE_TEST_PG_URL" -c "CREATE DATABASE $name" >/dev/null || return 1
+    FERRITE_DB_URL="${FERRITE_TEST_PG_URL%/*}/$name"
+    database=(--database "$FERRITE_DB_URL")
+    echo "# ferrite serve on postgresql database $name" >&2
+  fi
   for attempt in 1 2 3; do
     port="$(_free_port)"
     FERRITE_URL="http://127.0.0.1:$port"
@@ -42,7 +54,8 @@ server_start() {
       case "$v" in FERRITE_*) unset_args+=(-u "$v") ;; esac
     done
     env "${unset_args[@]}" RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$@" "$FERRITE_BIN" serve \
-      --listen "127.0.0.1:$port" --data-dir "$FERRITE_DATA" </dev/null >>"$FERRITE_LOG" 2>&1 &
+      --listen "127.0.0.1:$port" --data-dir "$FERRITE_DATA" "${database[@]}" \
+      </dev/null >>"$FERRITE_LOG" 2>&1 &
     FERRITE_PID=$!
     for _ in $(seq 1 150); do
       if ! kill -0 "$FERRITE_PID" 2>/dev/null; then break; fi
@@ -73,6 +86,11 @@ _server_kill() {
 
 server_stop() {
   _server_kill
+  if [ -n "$FERRITE_DB_URL" ]; then
+    psql -qX "${FERRITE_TEST_PG_URL%/*}/postgres" \
+      -c "DROP DATABASE IF EXISTS ${FERRITE_DB_URL##*/} WITH (FORCE)" >/dev/null 2>&1 || true
+    FERRITE_DB_URL=""
+  fi
   if [ -n "$FERRITE_DATA" ]; then
     rm -rf "$FERRITE_DATA"
     FERRITE_DATA=""

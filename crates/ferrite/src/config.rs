@@ -25,6 +25,7 @@ const ENV_PREFIX: &str = "FERRITE_";
 const TOP_LEVEL_ENV_KEYS: &[&str] = &[
     "listen",
     "data_dir",
+    "database",
     "auth_strategy",
     "htpasswd",
     "public_url",
@@ -85,9 +86,12 @@ pub struct Settings {
     /// Addresses the API listens on (one or more `IP:PORT`).
     #[serde(deserialize_with = "deserialize_listen")]
     pub listen: Vec<SocketAddr>,
-    /// Directory holding the SQLite database (`ferrite.sqlite`); created if
-    /// missing.
+    /// Directory holding the SQLite database (`ferrite.sqlite`) when
+    /// `database` is unset; created if missing.
     pub data_dir: PathBuf,
+    /// The database URL: `sqlite:PATH` or `postgresql://USER:PASSWORD@HOST/DB`;
+    /// unset means SQLite in `data_dir`.
+    pub database: Option<String>,
     /// How requests are authenticated.
     pub auth_strategy: AuthStrategy,
     /// htpasswd file (bcrypt entries) used by `http_basic`.
@@ -129,6 +133,7 @@ impl Default for Settings {
                 DEFAULT_PORT,
             )],
             data_dir: PathBuf::from("./ferrite-data"),
+            database: None,
             auth_strategy: AuthStrategy::NoAuth,
             htpasswd: None,
             public_url: None,
@@ -159,6 +164,10 @@ pub struct Flags {
     #[arg(long, value_name = "DIR", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// Database URL, sqlite:PATH or postgresql://… [default: SQLite in --data-dir].
+    #[arg(long, value_name = "URL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
     /// Log filter such as `info` or `ferrite_api=debug,info` [default: RUST_LOG, else info].
     #[arg(long, value_name = "FILTER", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -375,7 +384,19 @@ impl Settings {
             anyhow::bail!("max_body_bytes must be greater than 0");
         }
         self.boot.validate()?;
+        if let Some(url) = &self.database {
+            ferrite_store::Backend::of_url(url).context("database")?;
+        }
         Ok(())
+    }
+
+    /// The database URL: `database` when set, else the SQLite file in
+    /// `data_dir` (the directory is created and resolved).
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database {
+            Some(url) => Ok(url.clone()),
+            None => database_url(&crate::serve::prepare_data_dir(&self.data_dir)?),
+        }
     }
 
     /// The conductor's name: the top-level `hostname` (flag, environment or

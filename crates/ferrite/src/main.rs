@@ -7,6 +7,7 @@ mod boot;
 mod config;
 mod logging;
 mod serve;
+mod upgrade_check;
 
 use std::process::ExitCode;
 
@@ -30,11 +31,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a whole site in one process: the Ironic v1 API and the conductor
-    /// on an embedded SQLite database.
+    /// on an embedded SQLite database (or PostgreSQL with --database).
     Serve(ServeFlags),
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Check that this build can run on the database and configuration:
+    /// pending migrations, refused configuration, nodes it cannot resume.
+    /// Exit code 0 ok, 1 warning, 2 failure.
+    UpgradeCheck(UpgradeCheckFlags),
     /// Print the version and the API microversions served.
     Version,
 }
@@ -42,13 +47,32 @@ enum Command {
 /// `ferrite db …`.
 #[derive(Debug, Subcommand)]
 enum DbCommand {
-    /// Create the database if missing and apply every pending migration.
+    /// Apply every pending migration (a missing SQLite file is created; a
+    /// PostgreSQL database must exist).
     Upgrade,
+}
+
+/// Flags of `ferrite upgrade-check`.
+#[derive(Debug, clap::Args)]
+struct UpgradeCheckFlags {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+}
+
+/// How a report is printed: a table for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
 }
 
 fn main() -> ExitCode {
     allocator::tune();
     let cli = Cli::parse();
+    if let Command::UpgradeCheck(flags) = &cli.command {
+        return upgrade_check(&cli.flags, flags.format);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -80,20 +104,59 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db(DbCommand::Upgrade) => {
             let settings = config::load(&cli.flags, None)?;
             logging::init(settings.log_format, settings.log_level.as_deref())?;
-            runtime()?.block_on(async {
-                let dir = serve::prepare_data_dir(&settings.data_dir)?;
-                let url = config::database_url(&dir)?;
-                ferrite_store::Store::open(&url).await.with_context(|| {
-                    format!("cannot open or migrate the database in {}", dir.display())
-                })?;
-                println!(
-                    "database {} is up to date",
-                    dir.join("ferrite.sqlite").display()
-                );
-                Ok(())
-            })
+            runtime()?.block_on(db_upgrade(&settings))
         }
+        Command::UpgradeCheck(_) => unreachable!("handled in main"),
     }
+}
+
+/// `ferrite db upgrade`: applies what is pending and says what it applied.
+async fn db_upgrade(settings: &config::Settings) -> anyhow::Result<()> {
+    let url = settings.database_url()?;
+    let shown = ferrite_store::redact_url(&url);
+    let before = ferrite_store::Store::migrations(&url)
+        .await
+        .with_context(|| format!("cannot read the database {shown}"))?;
+    let store = ferrite_store::Store::open(&url)
+        .await
+        .with_context(|| format!("cannot open or migrate the database {shown}"))?;
+    store.close().await;
+    let applied: Vec<String> = before
+        .iter()
+        .filter(|m| m.state == ferrite_store::MigrationState::Pending)
+        .map(|m| format!("{} {}", m.version, m.description))
+        .collect();
+    if applied.is_empty() {
+        println!("database {shown} is up to date");
+    } else {
+        println!(
+            "database {shown}: applied {} migration(s): {}",
+            applied.len(),
+            applied.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `ferrite upgrade-check`: prints the report and exits with its worst
+/// outcome (0 ok, 1 warning, 2 failure).
+fn upgrade_check(flags: &Flags, format: OutputFormat) -> ExitCode {
+    let checks = match runtime() {
+        Ok(rt) => rt.block_on(upgrade_check::run(flags)),
+        Err(e) => {
+            eprintln!("ferrite: error: {e:#}");
+            return ExitCode::from(upgrade_check::Outcome::Failure.code());
+        }
+    };
+    let worst = upgrade_check::worst(&checks);
+    match format {
+        OutputFormat::Table => print!("{}", upgrade_check::render_table(&checks)),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({"result": worst, "exit_code": worst.code(), "checks": checks})
+        ),
+    }
+    ExitCode::from(worst.code())
 }
 
 /// The async runtime, built only for the subcommands that need one.

@@ -1,5 +1,6 @@
 //! `ferrite serve`: a whole site in one process — the Ironic v1 API and the
-//! conductor sharing one embedded SQLite database.
+//! conductor sharing one database: embedded SQLite by default, or
+//! PostgreSQL (`--database postgresql://…`).
 //!
 //! Order of start-up is chosen so that every refusal (unsafe auth, bad
 //! htpasswd, port in use) happens before the database is touched, and the
@@ -19,7 +20,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{AuthStrategy, Settings, database_url};
+use crate::config::{AuthStrategy, Settings};
 
 /// Runs the site until SIGTERM or SIGINT, then drains HTTP and stops the
 /// conductor. Returns `Ok` on a clean stop, so the process exits 0.
@@ -32,8 +33,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     refuse_unsafe_noauth(&settings)?;
     let auth = load_auth(&settings)?;
     let hostname = settings.effective_hostname();
-    let data_dir = prepare_data_dir(&settings.data_dir)?;
-    let db_url = database_url(&data_dir)?;
+    let db_url = settings.database_url()?;
+    let db_shown = ferrite_store::redact_url(&db_url);
 
     let listeners = bind_all(&settings.listen).await?;
     let boot_listener = match settings.boot_listen {
@@ -43,8 +44,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let store = Store::open(&db_url)
         .await
-        .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
-    // Before the conductor starts: it builds drivers from the first sweep.
+        .with_context(|| format!("cannot open the database {db_shown}"))?;
+    // Boot files live under the data directory whatever the database is.
+    // Installed before the conductor starts: it builds drivers from the
+    // first sweep.
+    let data_dir = prepare_data_dir(&settings.data_dir)?;
     let boot_dir = crate::boot::install(
         &settings,
         &data_dir,
@@ -99,7 +103,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let ready_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     tracing::info!(
         listen = %urls.join(","),
-        data_dir = %data_dir.display(),
+        database = %db_shown,
         conductor = %hostname,
         auth = settings.auth_strategy.as_str(),
         ready_ms,

@@ -1,8 +1,10 @@
-//! Measures the store on a real file: listing 1,000 nodes, and write
-//! throughput with 1 and 64 concurrent clients under `synchronous=FULL`.
+//! Measures the store on a real database: listing 1,000 nodes, and write
+//! throughput with 1 and 64 concurrent clients (SQLite under
+//! `synchronous=FULL`, or PostgreSQL as configured).
 //!
-//! `cargo run --release -p ferrite-store --example store_bench [DIR]`
-//! (DIR defaults to a temporary directory on the system's temp disk).
+//! `cargo run --release -p ferrite-store --example store_bench [DIR | postgresql://…]`
+//! (DIR defaults to a temporary directory on the system's temp disk; a
+//! PostgreSQL database must exist and be empty).
 
 use std::time::{Duration, Instant};
 
@@ -66,12 +68,19 @@ fn stats(mut samples: Vec<Duration>) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The argument is a directory for a new SQLite file, or the URL of an
+    // existing, empty PostgreSQL database.
     let tmp = tempfile::tempdir()?;
-    let dir = std::env::args()
-        .nth(1)
-        .map_or_else(|| tmp.path().to_path_buf(), Into::into);
-    let path = dir.join(format!("bench-{}.db", Uuid::new_v4()));
-    let store = Store::open(&format!("sqlite:{}", path.display())).await?;
+    let arg = std::env::args().nth(1);
+    let url = match arg {
+        Some(url) if url.starts_with("postgres") => url,
+        other => {
+            let dir = other.map_or_else(|| tmp.path().to_path_buf(), Into::into);
+            let path = dir.join(format!("bench-{}.db", Uuid::new_v4()));
+            format!("sqlite:{}", path.display())
+        }
+    };
+    let store = Store::open(&url).await?;
 
     let started = Instant::now();
     let inserts: Vec<_> = (0..NODES)
@@ -169,6 +178,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("writer: {:?}", store.write_stats());
     store.close().await;
-    let _ = std::fs::remove_file(&path);
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }

@@ -1,14 +1,28 @@
 //! Ferrite's persistence layer. Every resource is stored as one JSON
 //! document per row with generated, indexed columns for the fields that are
-//! unique, filtered or sorted on; SQLite is reached through a single writer
-//! path (group commit) and a pool of readers.
+//! unique, filtered or sorted on. Two backends keep the same semantics,
+//! chosen by the database URL:
+//! - SQLite (`sqlite:PATH`), the all-in-one default, reached through a
+//!   single writer path (group commit) and a pool of readers;
+//! - PostgreSQL (`postgresql://…`), for several processes on one database:
+//!   every write is its own transaction, concurrent with the others, and an
+//!   update locks just its row (`SELECT … FOR UPDATE`).
 //!
 //! The signatures in this file are the contract the api and conductor crates
-//! are written against; the SQL lives in `src/sqlite/` so another backend can be
-//! added beside it.
+//! are written against; each backend's SQL lives in its own module
+//! (`src/sqlite/`, `src/postgres/`, with the same layout), and what they
+//! share (schema, query shapes, row handling) beside them.
 
+#[macro_use]
+mod macros;
 mod document;
+mod migrations;
+mod postgres;
+mod rows;
+mod schema;
+mod sql;
 mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -17,6 +31,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use migrations::{MigrationInfo, MigrationState};
 pub use sqlite::{MAX_BATCH, READERS};
 
 /// How a client names a resource in a path: a UUID or a logical name.
@@ -136,72 +151,203 @@ pub struct ListQuery {
     pub marker: Option<String>,
 }
 
-/// Counters of the single writer path since the store was opened: how many
-/// transactions committed and how many writes they carried. `jobs / commits`
-/// is the group-commit factor, the number to watch (and export as a metric)
-/// when write latency grows.
+/// Counters of the write path since the store was opened: how many
+/// transactions committed and how many writes they carried. On SQLite
+/// `jobs / commits` is the group-commit factor, the number to watch (and
+/// export as a metric) when write latency grows; on PostgreSQL every write
+/// is its own transaction, so the two are equal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
     /// Transactions committed (one fsync each).
     pub commits: u64,
-    /// Writes carried by those transactions, including ones that failed on
-    /// their own (a refused update, a conflict) inside a committed batch.
+    /// Writes attempted: on SQLite those carried by committed batches,
+    /// including ones that failed on their own (a refused update, a
+    /// conflict); on PostgreSQL every write that began its transaction.
     pub jobs: u64,
     /// Transactions whose COMMIT (or BEGIN) failed; each of their writes got
     /// the error.
     pub failed_commits: u64,
 }
 
-/// The store handle; cheap to clone. Every clone shares one writer task and
-/// one reader pool, so the whole process funnels its writes through a single
-/// connection (no "database is locked") while reads run in parallel.
+/// Which database engine a store is on, read off its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:PATH`: one file, one process.
+    Sqlite,
+    /// `postgresql://…` (or `postgres://…`): one server, any number of
+    /// processes.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names; anything else is refused with the
+    /// forms that are understood, so a typo is not taken for a file name.
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgresql://") || url.starts_with("postgres://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Db(sqlx::Error::Configuration(
+                format!(
+                    "unsupported database URL {:?}: expected sqlite:PATH or postgresql://…",
+                    redact_url(url)
+                )
+                .into(),
+            )))
+        }
+    }
+
+    /// The name operators see in logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`, so a URL can be logged or
+/// printed without giving the database away.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// An open database of either backend.
+enum Db {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+/// Calls the same method on whichever backend the store is on.
+macro_rules! dispatch {
+    ($self:ident . $method:ident $(::<$($t:ty),+>)? ($($arg:expr),*)) => {
+        match &*$self.db {
+            Db::Sqlite(db) => db.$method $(::<$($t),+>)? ($($arg),*).await,
+            Db::Postgres(db) => db.$method $(::<$($t),+>)? ($($arg),*).await,
+        }
+    };
+}
+
+/// The write counters both backends keep, read as [`WriteStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub commits: std::sync::atomic::AtomicU64,
+    pub jobs: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn stats(&self) -> WriteStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        WriteStats {
+            commits: self.commits.load(Relaxed),
+            jobs: self.jobs.load(Relaxed),
+            failed_commits: self.failed.load(Relaxed),
+        }
+    }
+}
+
+/// The store handle; cheap to clone. Every clone shares the backend's
+/// connections: on SQLite one writer task and one reader pool, so the whole
+/// process funnels its writes through a single connection (no "database is
+/// locked") while reads run in parallel; on PostgreSQL one pool.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<sqlite::Sqlite>,
+    db: Arc<Db>,
 }
 
 impl Store {
-    /// Opens (creating and migrating) the database at `url` (`sqlite:PATH`).
+    /// Opens the database at `url` (`sqlite:PATH` or `postgresql://…`) and
+    /// applies every pending migration; a missing SQLite file is created (a
+    /// PostgreSQL database must exist).
     ///
-    /// The writer task is spawned on the current Tokio runtime, so the store
-    /// lives as long as that runtime does. In-memory URLs are refused: the
-    /// writer and the readers must see the same database.
+    /// The SQLite writer task is spawned on the current Tokio runtime, so
+    /// the store lives as long as that runtime does. In-memory SQLite URLs
+    /// are refused: the writer and the readers must see the same database.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let db = sqlite::Sqlite::open(url).await?;
+        Store::open_with(url, true).await
+    }
+
+    /// Opens an existing database as it is, without migrating it, for
+    /// tools that inspect a database a newer or older binary may own
+    /// (`ferrite upgrade-check`).
+    pub async fn open_unmigrated(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, false).await
+    }
+
+    async fn open_with(url: &str, migrate: bool) -> Result<Store, StoreError> {
+        let db = match Backend::of_url(url)? {
+            Backend::Sqlite => Db::Sqlite(sqlite::Sqlite::open(url, migrate).await?),
+            Backend::Postgres => Db::Postgres(postgres::Postgres::open(url, migrate).await?),
+        };
         Ok(Store { db: Arc::new(db) })
+    }
+
+    /// Every migration this build ships and every one the database at
+    /// `url` has applied, each with its state, in version order; nothing is
+    /// created or changed. A SQLite file that does not exist yet has every
+    /// migration pending.
+    pub async fn migrations(url: &str) -> Result<Vec<MigrationInfo>, StoreError> {
+        match Backend::of_url(url)? {
+            Backend::Sqlite => sqlite::migrations(url).await,
+            Backend::Postgres => postgres::migrations(url).await,
+        }
+    }
+
+    /// Which backend this store is on.
+    pub fn backend(&self) -> Backend {
+        match &*self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// Finishes the writes already queued, then closes the writer and the
     /// readers, so a clean shutdown leaves a checkpointed database behind.
     /// Every clone of this handle fails with a `Db` error afterwards.
     pub async fn close(&self) {
-        self.db.close().await;
+        dispatch!(self.close());
     }
 
     /// What the writer has done so far, for metrics and benchmarks.
     pub fn write_stats(&self) -> WriteStats {
-        self.db.write_stats()
+        match &*self.db {
+            Db::Sqlite(db) => db.write_stats(),
+            Db::Postgres(db) => db.write_stats(),
+        }
     }
 
     /// Inserts a new document; `Conflict` when a unique field collides.
     pub async fn insert<D: Document>(&self, doc: D) -> Result<D, StoreError> {
-        self.db.insert(doc).await
+        dispatch!(self.insert(doc))
     }
 
     /// Stores `doc` whole: replaces the document with its uuid, or inserts
     /// it. For records a driver reports afresh each time (an inventory).
     pub async fn put<D: Document>(&self, doc: D) -> Result<D, StoreError> {
-        self.db.put(doc).await
+        dispatch!(self.put(doc))
     }
 
     /// Reads one document by uuid or (for nodes) name.
     pub async fn get<D: Document>(&self, ident: &Ident) -> Result<D, StoreError> {
-        self.db.get(ident).await
+        dispatch!(self.get(ident))
     }
 
     /// Lists documents matching `query`.
     pub async fn list<D: Document>(&self, query: &ListQuery) -> Result<Vec<D>, StoreError> {
-        self.db.list(query).await
+        dispatch!(self.list(query))
     }
 
     /// Lists documents matching `query` as stored: one JSON array of the
@@ -209,12 +355,12 @@ impl Store {
     /// (the API's node lists), where decoding every document into its type
     /// would cost more than the rendering itself.
     pub async fn list_json<D: Document>(&self, query: &ListQuery) -> Result<String, StoreError> {
-        self.db.list_json::<D>(query).await
+        dispatch!(self.list_json::<D>(query))
     }
 
     /// Counts documents matching the filters of `query`.
     pub async fn count<D: Document>(&self, query: &ListQuery) -> Result<u64, StoreError> {
-        self.db.count::<D>(query).await
+        dispatch!(self.count::<D>(query))
     }
 
     /// How many documents of each distinct value of `field` match `query`
@@ -224,17 +370,20 @@ impl Store {
         field: &str,
         query: &ListQuery,
     ) -> Result<Vec<(Value, u64)>, StoreError> {
-        self.db.count_by::<D>(field, query).await
+        dispatch!(self.count_by::<D>(field, query))
     }
 
-    /// Read-modify-write of one document in one transaction on the single
-    /// writer path: `change` sees the current document and may refuse
-    /// (returning `Err`, nothing is written) or mutate it; `updated_at` is
-    /// stamped. The result is returned only once the change is durable.
+    /// Read-modify-write of one document in one transaction: `change` sees
+    /// the current document and may refuse (returning `Err`, nothing is
+    /// written) or mutate it; `updated_at` is stamped. No other write of
+    /// that document interleaves (SQLite: the single writer path;
+    /// PostgreSQL: the row is locked `FOR UPDATE`). The result is returned
+    /// only once the change is durable.
     ///
-    /// `change` runs on the writer task, so it must be quick and must not
-    /// block; a panic inside it is re-raised in the caller. Once submitted,
-    /// the change happens even if the caller stops waiting for it.
+    /// `change` runs while the write is held (on SQLite, on the writer
+    /// task), so it must be quick and must not block; a panic inside it is
+    /// re-raised in the caller. Once submitted, the change happens even if
+    /// the caller stops waiting for it.
     pub async fn update<D, T, E, F>(&self, ident: &Ident, change: F) -> Result<(D, T), E>
     where
         D: Document,
@@ -242,42 +391,63 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut D) -> Result<T, E> + Send + 'static,
     {
-        self.db.update(ident, change).await
+        dispatch!(self.update(ident, change))
     }
 
     /// Deletes one document by uuid. Deleting a node deletes its ports.
     pub async fn delete<D: Document>(&self, uuid: Uuid) -> Result<(), StoreError> {
-        self.db.delete::<D>(uuid).await
+        dispatch!(self.delete::<D>(uuid))
     }
 
     /// Uuids of nodes that carry a pending intent and no reservation.
     pub async fn nodes_with_pending_intent(&self) -> Result<Vec<Uuid>, StoreError> {
-        self.db.nodes_with_pending_intent().await
+        dispatch!(self.nodes_with_pending_intent())
     }
 
     /// Registers (or re-registers) a conductor as online.
     pub async fn register_conductor(&self, c: &Conductor) -> Result<(), StoreError> {
-        self.db.register_conductor(c).await
+        dispatch!(self.register_conductor(c))
     }
 
     /// Refreshes a conductor's `updated_at` (and, as Ironic does, marks it
     /// online again), so others can tell it is alive.
     pub async fn heartbeat_conductor(&self, hostname: &str) -> Result<(), StoreError> {
-        self.db.heartbeat_conductor(hostname).await
+        dispatch!(self.heartbeat_conductor(hostname))
     }
 
     /// Marks a conductor offline.
     pub async fn unregister_conductor(&self, hostname: &str) -> Result<(), StoreError> {
-        self.db.unregister_conductor(hostname).await
+        dispatch!(self.unregister_conductor(hostname))
     }
 
     /// One conductor by hostname.
     pub async fn conductor(&self, hostname: &str) -> Result<Conductor, StoreError> {
-        self.db.conductor(hostname).await
+        dispatch!(self.conductor(hostname))
     }
 
     /// Conductors, ordered and paged by hostname.
     pub async fn list_conductors(&self, query: &ListQuery) -> Result<Vec<Conductor>, StoreError> {
-        self.db.list_conductors(query).await
+        dispatch!(self.list_conductors(query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_backend_and_hide_their_password() {
+        assert_eq!(Backend::of_url("sqlite:/d/f.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::of_url("postgres://h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(Backend::of_url("/d/f.db").is_err());
+        assert_eq!(
+            redact_url("postgresql://u:p@ss@h:5432/db?sslmode=require"),
+            "postgresql://u:***@h:5432/db?sslmode=require"
+        );
+        assert_eq!(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(redact_url("sqlite:/d/f.db"), "sqlite:/d/f.db");
     }
 }

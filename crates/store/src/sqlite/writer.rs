@@ -15,14 +15,14 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{StoreError, WriteStats};
+use crate::{Counters, StoreError, WriteStats};
 
 /// Most jobs committed by one transaction: enough to amortise the fsync over
 /// a burst of 64 clients, small enough that no caller waits long behind
@@ -122,14 +122,6 @@ pub(crate) struct Writer {
     counters: Arc<Counters>,
 }
 
-/// What the writer task has done so far, readable from any handle.
-#[derive(Debug, Default)]
-struct Counters {
-    commits: AtomicU64,
-    jobs: AtomicU64,
-    failed: AtomicU64,
-}
-
 impl Writer {
     /// Starts the writer task that owns `conn` from now on.
     pub(crate) fn start(conn: SqliteConnection) -> Writer {
@@ -140,11 +132,7 @@ impl Writer {
     }
 
     pub(crate) fn stats(&self) -> WriteStats {
-        WriteStats {
-            commits: self.counters.commits.load(Ordering::Relaxed),
-            jobs: self.counters.jobs.load(Ordering::Relaxed),
-            failed_commits: self.counters.failed.load(Ordering::Relaxed),
-        }
+        self.counters.stats()
     }
 
     /// Runs `f` on the writer connection inside the next batch and returns

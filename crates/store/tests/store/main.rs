@@ -1,8 +1,12 @@
-//! The store's test-suite, against real SQLite files in temporary
-//! directories. One binary with modules so it links once.
+//! The store's test-suite, run on both backends: every test that takes a
+//! database runs once on a SQLite file in a temporary directory and once
+//! on a PostgreSQL database of its own (see `common`). One binary with
+//! modules so it links once.
+
+#[macro_use]
+mod common;
 
 mod allocations;
-mod common;
 mod concurrency;
 mod conductors;
 mod crud;

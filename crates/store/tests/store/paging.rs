@@ -1,10 +1,10 @@
 //! Paging with markers over random data visits every row exactly once, in
 //! the order SQLite's ORDER BY defines (NULLs first ascending, last
-//! descending; ties by id in the same direction).
+//! descending; ties by id in the same direction), on both backends.
 
 use std::cmp::Ordering;
 
-use crate::common::{node, url_in};
+use crate::common::{Backend, discard, node, open_on, pg_admin_url};
 use ferrite_model::Node;
 use ferrite_store::{Filter, ListQuery, Store};
 use proptest::prelude::*;
@@ -88,9 +88,16 @@ async fn walk(store: &Store, base: &ListQuery, page: usize) -> Vec<Node> {
     seen
 }
 
-async fn check(rows: Vec<Row>, sort: usize, desc: bool, page: usize, only_maint: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&url_in(&dir)).await.unwrap();
+async fn check(
+    backend: Backend,
+    rows: Vec<Row>,
+    sort: usize,
+    desc: bool,
+    page: usize,
+    only_maint: bool,
+) {
+    let db = open_on(backend).await;
+    let store = db.store.clone();
     let nodes: Vec<Node> = rows
         .iter()
         .enumerate()
@@ -153,13 +160,14 @@ async fn check(rows: Vec<Row>, sort: usize, desc: bool, page: usize, only_maint:
             .all(|u| paged.iter().filter(|p| *p == u).count() == 1)
     );
     store.close().await;
+    discard(backend, &db.url()).await;
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn marker_paging_visits_every_row_once(
+    fn marker_paging_visits_every_row_once_on_sqlite(
         rows in prop::collection::vec(row(), 0..30),
         sort in 0..SORT_KEYS.len(),
         desc in any::<bool>(),
@@ -167,7 +175,21 @@ proptest! {
         only_maint in any::<bool>(),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(check(rows, sort, desc, page, only_maint));
+        rt.block_on(check(Backend::Sqlite, rows, sort, desc, page, only_maint));
+    }
+
+    #[test]
+    fn marker_paging_visits_every_row_once_on_postgres(
+        rows in prop::collection::vec(row(), 0..30),
+        sort in 0..SORT_KEYS.len(),
+        desc in any::<bool>(),
+        page in 1usize..6,
+        only_maint in any::<bool>(),
+    ) {
+        if pg_admin_url().is_some() {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(check(Backend::Postgres, rows, sort, desc, page, only_maint));
+        }
     }
 }
 

@@ -8,8 +8,6 @@ use ferrite_store::{Filter, Ident, ListQuery, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::common::open;
-
 fn template(name: &str) -> DeployTemplate {
     let mut args = Dict::new();
     args.insert("settings".into(), json!([{"name": "HT", "value": "on"}]));
@@ -35,106 +33,106 @@ fn conflict_text(e: StoreError) -> String {
     }
 }
 
-#[tokio::test]
-async fn template_round_trip_by_uuid_and_name() {
-    let db = open().await;
-    let t = template("CUSTOM_HT_ON");
-    assert_eq!(db.store.insert(t.clone()).await.unwrap(), t);
-    let by_uuid: DeployTemplate = db.store.get(&Ident::Uuid(t.uuid)).await.unwrap();
-    assert_eq!(by_uuid, t);
-    let by_name: DeployTemplate = db.store.get(&Ident::parse("CUSTOM_HT_ON")).await.unwrap();
-    assert_eq!(by_name, t);
-    let err = db
-        .store
-        .get::<DeployTemplate>(&Ident::parse("CUSTOM_NOPE"))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Deploy template CUSTOM_NOPE could not be found."
-    );
-
-    let (renamed, ()) = db
-        .store
-        .update(&Ident::Uuid(t.uuid), |d: &mut DeployTemplate| {
-            d.name = "CUSTOM_HT_OFF".into();
-            d.steps[0].priority = 10;
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
-    assert!(renamed.updated_at.is_some());
-    let again: DeployTemplate = db.store.get(&Ident::parse("CUSTOM_HT_OFF")).await.unwrap();
-    assert_eq!(again.steps[0].priority, 10);
-    assert!(
-        db.store
-            .get::<DeployTemplate>(&Ident::parse("CUSTOM_HT_ON"))
+on_both_backends! {
+    async fn template_round_trip_by_uuid_and_name(db: Db) {
+        let t = template("CUSTOM_HT_ON");
+        assert_eq!(db.store.insert(t.clone()).await.unwrap(), t);
+        let by_uuid: DeployTemplate = db.store.get(&Ident::Uuid(t.uuid)).await.unwrap();
+        assert_eq!(by_uuid, t);
+        let by_name: DeployTemplate = db.store.get(&Ident::parse("CUSTOM_HT_ON")).await.unwrap();
+        assert_eq!(by_name, t);
+        let err = db
+            .store
+            .get::<DeployTemplate>(&Ident::parse("CUSTOM_NOPE"))
             .await
-            .is_err()
-    );
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Deploy template CUSTOM_NOPE could not be found."
+        );
 
-    db.store.delete::<DeployTemplate>(t.uuid).await.unwrap();
-    let gone = db.store.delete::<DeployTemplate>(t.uuid).await.unwrap_err();
-    assert!(matches!(
-        gone,
-        StoreError::NotFound {
-            kind: "Deploy template",
-            ..
-        }
-    ));
-}
+        let (renamed, ()) = db
+            .store
+            .update(&Ident::Uuid(t.uuid), |d: &mut DeployTemplate| {
+                d.name = "CUSTOM_HT_OFF".into();
+                d.steps[0].priority = 10;
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        assert!(renamed.updated_at.is_some());
+        let again: DeployTemplate = db.store.get(&Ident::parse("CUSTOM_HT_OFF")).await.unwrap();
+        assert_eq!(again.steps[0].priority, 10);
+        assert!(
+            db.store
+                .get::<DeployTemplate>(&Ident::parse("CUSTOM_HT_ON"))
+                .await
+                .is_err()
+        );
 
-#[tokio::test]
-async fn template_names_and_uuids_are_unique() {
-    let db = open().await;
-    let first = db.store.insert(template("CUSTOM_A")).await.unwrap();
-    let err = db.store.insert(template("CUSTOM_A")).await.unwrap_err();
-    assert_eq!(
-        conflict_text(err),
-        "A deploy template with name CUSTOM_A already exists."
-    );
-    let same_uuid = DeployTemplate {
-        uuid: first.uuid,
-        ..template("CUSTOM_B")
-    };
-    let err = db.store.insert(same_uuid).await.unwrap_err();
-    assert_eq!(
-        conflict_text(err),
-        format!("A deploy template with UUID {} already exists.", first.uuid)
-    );
-    // Renaming onto a taken name is refused and leaves both untouched.
-    let second = db.store.insert(template("CUSTOM_B")).await.unwrap();
-    let err = db
-        .store
-        .update(&Ident::Uuid(second.uuid), |d: &mut DeployTemplate| {
-            d.name = "CUSTOM_A".into();
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(
-        conflict_text(err),
-        "A deploy template with name CUSTOM_A already exists."
-    );
-    let kept: DeployTemplate = db.store.get(&Ident::Uuid(second.uuid)).await.unwrap();
-    assert_eq!(kept.name, "CUSTOM_B");
-}
-
-#[tokio::test]
-async fn templates_are_found_by_a_set_of_traits() {
-    let db = open().await;
-    for name in ["CUSTOM_A", "CUSTOM_B", "CUSTOM_C"] {
-        db.store.insert(template(name)).await.unwrap();
+        db.store.delete::<DeployTemplate>(t.uuid).await.unwrap();
+        let gone = db.store.delete::<DeployTemplate>(t.uuid).await.unwrap_err();
+        assert!(matches!(
+            gone,
+            StoreError::NotFound {
+                kind: "Deploy template",
+                ..
+            }
+        ));
     }
-    let query = ListQuery {
-        filters: vec![Filter::In(
-            "name".into(),
-            vec![json!("CUSTOM_C"), json!("CUSTOM_A"), json!("CUSTOM_Z")],
-        )],
-        ..ListQuery::default()
-    };
-    let found: Vec<DeployTemplate> = db.store.list(&query).await.unwrap();
-    let names: Vec<&str> = found.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["CUSTOM_A", "CUSTOM_C"]);
-    assert_eq!(db.store.count::<DeployTemplate>(&query).await.unwrap(), 2);
+}
+
+on_both_backends! {
+    async fn template_names_and_uuids_are_unique(db: Db) {
+        let first = db.store.insert(template("CUSTOM_A")).await.unwrap();
+        let err = db.store.insert(template("CUSTOM_A")).await.unwrap_err();
+        assert_eq!(
+            conflict_text(err),
+            "A deploy template with name CUSTOM_A already exists."
+        );
+        let same_uuid = DeployTemplate {
+            uuid: first.uuid,
+            ..template("CUSTOM_B")
+        };
+        let err = db.store.insert(same_uuid).await.unwrap_err();
+        assert_eq!(
+            conflict_text(err),
+            format!("A deploy template with UUID {} already exists.", first.uuid)
+        );
+        // Renaming onto a taken name is refused and leaves both untouched.
+        let second = db.store.insert(template("CUSTOM_B")).await.unwrap();
+        let err = db
+            .store
+            .update(&Ident::Uuid(second.uuid), |d: &mut DeployTemplate| {
+                d.name = "CUSTOM_A".into();
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            conflict_text(err),
+            "A deploy template with name CUSTOM_A already exists."
+        );
+        let kept: DeployTemplate = db.store.get(&Ident::Uuid(second.uuid)).await.unwrap();
+        assert_eq!(kept.name, "CUSTOM_B");
+    }
+}
+
+on_both_backends! {
+    async fn templates_are_found_by_a_set_of_traits(db: Db) {
+        for name in ["CUSTOM_A", "CUSTOM_B", "CUSTOM_C"] {
+            db.store.insert(template(name)).await.unwrap();
+        }
+        let query = ListQuery {
+            filters: vec![Filter::In(
+                "name".into(),
+                vec![json!("CUSTOM_C"), json!("CUSTOM_A"), json!("CUSTOM_Z")],
+            )],
+            ..ListQuery::default()
+        };
+        let found: Vec<DeployTemplate> = db.store.list(&query).await.unwrap();
+        let names: Vec<&str> = found.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["CUSTOM_A", "CUSTOM_C"]);
+        assert_eq!(db.store.count::<DeployTemplate>(&query).await.unwrap(), 2);
+    }
 }
