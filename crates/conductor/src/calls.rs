@@ -136,6 +136,10 @@ pub(crate) async fn handle(
             })
             .await
         }
+        DriverCall::BiosSettings => {
+            let settings = driver.bios.get_settings(&node).await.map_err(from_driver)?;
+            Ok(json!({"settings": settings}))
+        }
         DriverCall::GetConsole => {
             driver.console.validate(&node).await.map_err(from_driver)?;
             let info = if node.console_enabled {
