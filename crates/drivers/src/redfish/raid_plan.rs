@@ -65,11 +65,20 @@ pub struct VolumeRequest {
     pub logical_disk: Map<String, Value>,
 }
 
-/// The Redfish `RAIDType` of an Ironic level, with the fewest drives it
-/// takes (Ironic's minimums) and how many drives' worth of space it keeps
-/// for data out of `n` drives of equal size. JBOD is a raw device.
-fn level(raid_level: &str) -> Result<(&'static str, usize, fn(usize) -> usize), DriverError> {
-    Ok(match raid_level {
+/// What an Ironic RAID level is on a Redfish controller.
+struct Level {
+    /// `RAIDType` (`None` for JBOD, sent as a raw device).
+    raid_type: &'static str,
+    /// The fewest drives it takes (Ironic's minimums).
+    min: usize,
+    /// How many drives' worth of space it keeps for data out of `n`
+    /// drives of equal size.
+    data_drives: fn(usize) -> usize,
+}
+
+/// The [`Level`] of an Ironic `raid_level`.
+fn level(raid_level: &str) -> Result<Level, DriverError> {
+    let (raid_type, min, data_drives): (_, _, fn(usize) -> usize) = match raid_level {
         "JBOD" => ("None", 1, |_| 1),
         "0" => ("RAID0", 2, |n| n),
         "1" => ("RAID1", 2, |_| 1),
@@ -83,6 +92,11 @@ fn level(raid_level: &str) -> Result<(&'static str, usize, fn(usize) -> usize), 
                 "RAID level {other} cannot be built through Redfish (it has no RAIDType for it)."
             )));
         }
+    };
+    Ok(Level {
+        raid_type,
+        min,
+        data_drives,
     })
 }
 
@@ -166,7 +180,11 @@ fn plan_one(
         .get("raid_level")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let (raid_type, min, data_drives) = level(raid_level)?;
+    let Level {
+        raid_type,
+        min,
+        data_drives,
+    } = level(raid_level)?;
     let wanted = disk.get("controller").and_then(Value::as_str);
     let mut last_error = failed(
         n,
