@@ -168,6 +168,9 @@ pub struct Config {
     /// Seeds inventory (UUIDs, MACs, hardware), random failures and OOB
     /// changes, so two runs with one seed describe the same fleet.
     pub seed: u64,
+    /// Whether the EventService is enabled (`ServiceEnabled`): accepts
+    /// subscriptions and sends an event on every power change.
+    pub event_service: bool,
 }
 
 impl Default for Config {
@@ -186,6 +189,7 @@ impl Default for Config {
             initial_power: InitialPower::Off,
             auth: Some(Credentials::default()),
             seed: 0,
+            event_service: true,
         }
     }
 }

@@ -34,6 +34,10 @@ pub(crate) fn router(fleet: AppState) -> Router {
                 .delete(delete_fault),
         )
         .route("/bmcsim/systems/{id}/power", post(post_power))
+        .route(
+            "/bmcsim/subscriptions",
+            get(get_subscriptions).delete(delete_subscriptions),
+        )
         .fallback(|| async { err(StatusCode::NOT_FOUND, "no such control endpoint") })
         .with_state(fleet)
 }
@@ -205,4 +209,26 @@ async fn post_power(State(fleet): State<AppState>, Path(id): Path<String>, b: By
         Ok(was) => ok(json!({"previous": was, "power_state": to})),
         Err(e) => Err(err(StatusCode::BAD_REQUEST, e.to_string())),
     }
+}
+
+/// The EventService's subscriptions (with their contexts, which only the
+/// simulator's operator sees) and how many deliveries worked or failed.
+async fn get_subscriptions(State(fleet): State<AppState>) -> CtlResult {
+    let (delivered, failed) = fleet.events.counts();
+    let subs: Vec<Value> = fleet
+        .events
+        .list()
+        .into_iter()
+        .map(|s| {
+            json!({"id": s.id, "destination": s.destination, "context": s.context,
+                   "origins": s.origins})
+        })
+        .collect();
+    ok(json!({"subscriptions": subs, "delivered": delivered, "failed": failed}))
+}
+
+/// Forgets every subscription, as a BMC that was reset to defaults does:
+/// subscribers must notice and subscribe again.
+async fn delete_subscriptions(State(fleet): State<AppState>) -> CtlResult {
+    ok(json!({"removed": fleet.events.clear()}))
 }

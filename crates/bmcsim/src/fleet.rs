@@ -91,6 +91,7 @@ pub struct Fleet {
     pub(crate) sessions: Sessions,
     pub(crate) stats: Stats,
     pub(crate) failures: FailurePolicy,
+    pub(crate) events: crate::events::Events,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -140,6 +141,7 @@ impl Fleet {
             runtime: tokio::runtime::Handle::try_current().ok(),
             sessions: Sessions::default(),
             stats: Stats::default(),
+            events: crate::events::Events::default(),
             config,
         }))
     }

@@ -83,6 +83,7 @@ mod auth;
 pub mod bios;
 pub mod config;
 mod control;
+mod events;
 mod faults;
 pub mod fleet;
 pub mod inventory;

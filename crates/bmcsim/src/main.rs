@@ -21,6 +21,8 @@ Control API (no auth, never faulted; <id> = sys-00042, UUID or 42):
   DELETE /bmcsim/systems/<id>/faults        heal
   POST   /bmcsim/systems/<id>/power         {\"state\": \"On|Off\"}  (out-of-band change)
   GET|PUT /bmcsim/failures                  {\"rate\": 0.1, \"kinds\": [\"500\", \"drop\"]}
+  GET    /bmcsim/subscriptions              EventService subscriptions and delivery counts
+  DELETE /bmcsim/subscriptions              forget them all (a BMC reset to defaults)
 
 Example: bmcsim --systems 10000 --latency-ms 5 --power-transition-ms 2000 --failure-rate 0.01";
 
@@ -93,6 +95,11 @@ struct Args {
     /// Seed for inventory (UUIDs, MACs, hardware), failures and OOB changes.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+
+    /// Turn the EventService off (ServiceEnabled false, no subscriptions,
+    /// no events), like a BMC without one.
+    #[arg(long)]
+    no_event_service: bool,
 }
 
 impl Args {
@@ -115,6 +122,7 @@ impl Args {
                 password: self.password,
             }),
             seed: self.seed,
+            event_service: !self.no_event_service,
         };
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)

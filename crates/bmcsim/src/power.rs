@@ -73,6 +73,10 @@ impl Fleet {
         }
         s.oob_changes += 1;
         self.stats.oob_change();
+        drop(s);
+        if was != to {
+            self.power_changed(index, to);
+        }
         Ok(was)
     }
 
@@ -99,6 +103,7 @@ impl Fleet {
                 Plan::Rise => PowerState::PoweringOn,
                 Plan::Fall | Plan::Cycle => PowerState::PoweringOff,
             };
+            self.power_changed(index, s.power);
             let fleet = Arc::clone(self);
             let spawned = self.spawn(async move {
                 match plan {
@@ -134,6 +139,7 @@ impl Fleet {
             }
             Plan::Fall => s.power = PowerState::Off,
         }
+        self.power_changed(index, s.power);
     }
 
     /// Moves a transition to its next state unless it has been superseded.
@@ -148,6 +154,8 @@ impl Fleet {
         if to == PowerState::On {
             self.boot(index, &mut s);
         }
+        drop(s);
+        self.power_changed(index, to);
         true
     }
 

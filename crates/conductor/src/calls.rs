@@ -136,6 +136,15 @@ pub(crate) async fn handle(
             })
             .await
         }
+        DriverCall::BiosSettings => {
+            // A BMC without a Bios resource has no settings to show, as
+            // Ironic shows an empty list for a node it never cached.
+            let settings = match driver.bios.get_settings(&node).await {
+                Err(DriverError::Unsupported(_)) => Default::default(),
+                other => other.map_err(from_driver)?,
+            };
+            Ok(json!({"settings": settings}))
+        }
         DriverCall::GetConsole => {
             driver.console.validate(&node).await.map_err(from_driver)?;
             let info = if node.console_enabled {

@@ -78,6 +78,20 @@ pub struct ConductorConfig {
     /// in time counts as a failed read; keeping this short is what stops
     /// a dead BMC (and the driver's own retries) from holding a worker.
     pub sync_power_state_timeout: f64,
+    /// Where the Redfish event receiver listens (`host:port`; port 0
+    /// picks a free one); empty turns events off. Nodes whose BMC offers
+    /// an enabled EventService are subscribed, and their power changes are
+    /// learnt when an event arrives instead of at the next poll.
+    pub redfish_event_listen: String,
+    /// The receiver's URL as BMCs must reach it (`http://host:port`), when
+    /// that is not the listen address (a wildcard bind, NAT, a proxy).
+    /// Empty means `http://<bound address>`.
+    pub redfish_event_url: String,
+    /// How often event subscriptions are reconciled with the nodes: new
+    /// redfish nodes subscribed, deleted ones and ones whose BMC changed
+    /// unsubscribed; every tenth time, BMCs are asked which subscriptions
+    /// they still have and lost ones are re-created.
+    pub redfish_event_reconcile_interval: f64,
     /// Delays of the fake interfaces. Not read from `[conductor]`: the
     /// binary fills it from the `[fake]` section.
     #[serde(skip)]
@@ -119,6 +133,9 @@ impl Default for ConductorConfig {
             sync_power_state_workers: 64,
             sync_power_state_workers_per_bmc: 4,
             sync_power_state_timeout: 10.0,
+            redfish_event_listen: "127.0.0.1:0".to_string(),
+            redfish_event_url: String::new(),
+            redfish_event_reconcile_interval: 30.0,
             fake: FakeDelays::default(),
         }
     }

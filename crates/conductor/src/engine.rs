@@ -18,6 +18,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tracing::{Instrument, debug, info, info_span, warn};
 use uuid::Uuid;
 
+use crate::bmc_events::BmcEvents;
 use crate::config::{ConductorConfig, interval, secs};
 use crate::power_sync::{PassReport, PowerSync, PowerSyncError, PowerSyncStats};
 use crate::{
@@ -263,6 +264,8 @@ pub struct Conductor {
     loops: Mutex<Vec<JoinHandle<()>>>,
     /// `None` when `sync_power_state_interval` disables the power sync.
     power_sync: Option<Arc<PowerSync>>,
+    /// `None` when Redfish events are off (or the power sync is).
+    events: Option<Arc<BmcEvents>>,
 }
 
 impl Conductor {
@@ -341,10 +344,21 @@ impl Conductor {
             loops.extend(handles);
             sync
         });
+        // Events only make the power sync read sooner: without it, none.
+        let events = match &power_sync {
+            Some(sync) => BmcEvents::start(&engine, sync.clone())
+                .await
+                .map(|(ev, handles)| {
+                    loops.extend(handles);
+                    ev
+                }),
+            None => None,
+        };
         Ok(Arc::new(Conductor {
             engine,
             loops: Mutex::new(loops),
             power_sync,
+            events,
         }))
     }
 
@@ -365,6 +379,13 @@ impl Conductor {
             Some(sync) => sync.run_pass().await,
             None => Err(PowerSyncError::Disabled),
         }
+    }
+
+    /// How many nodes have a Redfish event subscription on their BMC now
+    /// (0 when events are off): what tests and operators check to know
+    /// power changes arrive as events rather than by polling.
+    pub fn redfish_event_subscriptions(&self) -> usize {
+        self.events.as_ref().map_or(0, |e| e.active())
     }
 
     /// The configuration the conductor runs with.

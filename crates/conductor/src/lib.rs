@@ -21,6 +21,7 @@ use uuid::Uuid;
 pub use ferrite_drivers::{FakeDelays, HardwareType, InterfaceKind};
 
 mod allocations;
+mod bmc_events;
 mod calls;
 mod claim;
 pub mod config;
@@ -92,6 +93,9 @@ pub enum DriverCall {
     InjectNmi,
     /// `{console_enabled, console_info}`.
     GetConsole,
+    /// `{"settings": {name: value}}`: the BIOS settings, read from the
+    /// machine through the node's BIOS interface.
+    BiosSettings,
     /// Checks a target RAID configuration before it is stored.
     ValidateRaidConfig(Value),
     /// `{"indicators": [{name, component, readonly, states}]}`.

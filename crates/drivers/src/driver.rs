@@ -11,8 +11,9 @@ use crate::interfaces::*;
 use crate::ipmi::{IpmitoolManagement, IpmitoolPower, IpmitoolVendor};
 use crate::noop::{Disabled, Noop, Unimplemented};
 use crate::redfish::{
-    bios::RedfishBios, firmware::RedfishFirmware, inspect::RedfishInspect,
-    management::RedfishManagement, power::RedfishPower, vendor::RedfishVendor,
+    bios::RedfishBios, console::RedfishGraphicalConsole, firmware::RedfishFirmware,
+    inspect::RedfishInspect, management::RedfishManagement, power::RedfishPower, raid::RedfishRaid,
+    vendor::RedfishVendor,
 };
 use crate::{DriverError, HardwareType, InterfaceKind, registry};
 
@@ -153,6 +154,7 @@ impl Driver {
                 "fake" => Arc::new(FakeConsole),
                 "fake-graphical" => Arc::new(FakeGraphicalConsole),
                 "no-console" => disabled(K::Console, "no-console"),
+                "redfish-graphical" => Arc::new(RedfishGraphicalConsole),
                 other => todo(K::Console, other),
             },
             deploy: match pick(K::Deploy)? {
@@ -193,6 +195,7 @@ impl Driver {
             raid: match pick(K::Raid)? {
                 "fake" => Arc::new(FakeRaid::new(d)),
                 "no-raid" => disabled(K::Raid, "no-raid"),
+                "redfish" => Arc::new(RedfishRaid),
                 other => todo(K::Raid, other),
             },
             rescue: match pick(K::Rescue)? {

@@ -467,35 +467,12 @@ impl FakeRaid {
     }
 }
 
-const RAID_CONFIG_ARG: &str = "The RAID configuration to apply ({\"logical_disks\": [...]}).";
-
 #[async_trait]
 impl Interface for FakeRaid {
     fake_identity!(Raid);
 
     fn steps(&self, phase: StepPhase) -> Vec<StepDef> {
-        use InterfaceKind::Raid as R;
-        match phase {
-            StepPhase::Clean => vec![
-                StepDef::new(R, "create_configuration", 0)
-                    .arg(
-                        "create_root_volume",
-                        "Whether to create the root volume.",
-                        false,
-                    )
-                    .arg(
-                        "create_nonroot_volumes",
-                        "Whether to create other volumes.",
-                        false,
-                    ),
-                StepDef::new(R, "delete_configuration", 0),
-            ],
-            StepPhase::Deploy | StepPhase::Service => vec![
-                StepDef::new(R, "apply_configuration", 0)
-                    .arg("raid_config", RAID_CONFIG_ARG, true)
-                    .arg("delete_existing", "Delete existing volumes first.", false),
-            ],
-        }
+        raid::steps(phase)
     }
 
     async fn execute_step(
@@ -505,24 +482,9 @@ impl Interface for FakeRaid {
         args: &Dict,
     ) -> Result<StepOutcome, DriverError> {
         let config = match step {
-            "create_configuration" => {
-                if ctx.node.target_raid_config.is_empty() {
-                    return Err(DriverError::Failed(
-                        "Cannot create a RAID configuration: the node has no target_raid_config."
-                            .to_string(),
-                    ));
-                }
-                ctx.node.target_raid_config.clone()
-            }
+            "create_configuration" => raid::target_config(ctx.node)?,
             "delete_configuration" => Dict::new(),
-            "apply_configuration" => {
-                let value = args.get("raid_config").cloned().unwrap_or(Value::Null);
-                raid::validate_raid_config(&value)?;
-                match value {
-                    Value::Object(map) => map,
-                    _ => Dict::new(),
-                }
-            }
+            "apply_configuration" => raid::config_arg(args)?,
             other => return Err(unsupported(self, &format!("the step {other}"))),
         };
         sleep_secs(self.delays.raid_delay).await;

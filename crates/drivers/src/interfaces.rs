@@ -6,6 +6,7 @@
 //! recorded as a [`NodeUpdate`]: the conductor applies it under the node's
 //! lock in one store transaction, so a driver never writes to the database.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -396,8 +397,15 @@ pub trait RaidInterface: Interface {
     }
 }
 
-/// BIOS settings (through steps).
-pub trait BiosInterface: Interface {}
+/// BIOS settings: changed through steps, read for `/v1/nodes/{n}/bios`.
+#[async_trait]
+pub trait BiosInterface: Interface {
+    /// The machine's current BIOS settings, by name; none for interfaces
+    /// that cannot read them.
+    async fn get_settings(&self, _node: &Node) -> Result<BTreeMap<String, Value>, DriverError> {
+        Ok(BTreeMap::new())
+    }
+}
 
 /// Firmware updates (through steps).
 pub trait FirmwareInterface: Interface {}

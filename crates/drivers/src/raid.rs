@@ -2,9 +2,11 @@
 //! RAID interface and the API's `PUT …/states/raid` refuse the same inputs
 //! with the same messages.
 
+use ferrite_model::{Dict, Node};
 use serde_json::Value;
 
-use crate::DriverError;
+use crate::interfaces::StepDef;
+use crate::{DriverError, InterfaceKind};
 
 /// Accepted `raid_level` values.
 pub const RAID_LEVELS: &[&str] = &["JBOD", "0", "1", "2", "5", "6", "1+0", "5+0", "6+0"];
@@ -159,6 +161,81 @@ pub fn validate_raid_config(config: &Value) -> Result<(), DriverError> {
         ));
     }
     Ok(())
+}
+
+const RAID_CONFIG_ARG: &str = "The RAID configuration to apply ({\"logical_disks\": [...]}).";
+
+/// The RAID steps every RAID interface offers (reference §6.3), all run
+/// only when asked for (priority 0): `create_configuration` and
+/// `delete_configuration` in cleaning, `apply_configuration` (with its
+/// own configuration) in deployment and servicing.
+pub fn steps(phase: crate::interfaces::StepPhase) -> Vec<StepDef> {
+    use crate::interfaces::StepPhase;
+    use InterfaceKind::Raid as R;
+    match phase {
+        StepPhase::Clean => vec![
+            StepDef::new(R, "create_configuration", 0)
+                .arg(
+                    "create_root_volume",
+                    "Whether to create the root volume.",
+                    false,
+                )
+                .arg(
+                    "create_nonroot_volumes",
+                    "Whether to create other volumes.",
+                    false,
+                ),
+            StepDef::new(R, "delete_configuration", 0),
+        ],
+        StepPhase::Deploy | StepPhase::Service => vec![
+            StepDef::new(R, "apply_configuration", 0)
+                .arg("raid_config", RAID_CONFIG_ARG, true)
+                .arg("delete_existing", "Delete existing volumes first.", false)
+                .arg(
+                    "create_root_volume",
+                    "Whether to create the root volume.",
+                    false,
+                )
+                .arg(
+                    "create_nonroot_volumes",
+                    "Whether to create other volumes.",
+                    false,
+                ),
+        ],
+    }
+}
+
+/// The node's `target_raid_config`, which `create_configuration` builds;
+/// a node without one cannot be given a RAID configuration.
+pub fn target_config(node: &Node) -> Result<Dict, DriverError> {
+    if node.target_raid_config.is_empty() {
+        return Err(DriverError::Failed(
+            "Cannot create a RAID configuration: the node has no target_raid_config.".to_string(),
+        ));
+    }
+    Ok(node.target_raid_config.clone())
+}
+
+/// The checked `raid_config` argument of `apply_configuration`.
+pub fn config_arg(args: &Dict) -> Result<Dict, DriverError> {
+    let value = args.get("raid_config").cloned().unwrap_or(Value::Null);
+    validate_raid_config(&value)?;
+    Ok(match value {
+        Value::Object(map) => map,
+        _ => Dict::new(),
+    })
+}
+
+/// A boolean step argument, `default` when absent; anything but a
+/// boolean is refused rather than guessed at.
+pub fn bool_arg(args: &Dict, name: &str, default: bool) -> Result<bool, DriverError> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(DriverError::InvalidParameter(format!(
+            "{name} must be a boolean, not {other}."
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use common::{PASSWORD, USERNAME, driver, node_with};
+use ferrite_drivers::interfaces::BiosInterface;
 use ferrite_drivers::redfish::bios::RedfishBios;
 use ferrite_drivers::redfish::inspect::RedfishInspect;
 use ferrite_drivers::redfish::management::BOOT_DEVICE_KEY;

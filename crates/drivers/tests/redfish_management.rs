@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Sushy, driver, image_server, mac, system_uuid};
+use ferrite_drivers::interfaces::BiosInterface;
 use ferrite_drivers::redfish::inspect::{INSPECTED_MACS_KEY, RedfishInspect};
 use ferrite_drivers::redfish::management::{BOOT_DEVICE_KEY, RedfishManagement};
 use ferrite_drivers::redfish::resources::VirtualMedia;

@@ -211,14 +211,65 @@ pub async fn heartbeat(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// `GET /v1/nodes/{node}/bios` (1.40). No hardware type in this build
-/// caches BIOS settings (the fake BIOS interface has none), so a node's
-/// list is empty until a driver that reads them (redfish) records some.
+/// The node's BIOS settings as the API shows them, read from the machine
+/// through its BIOS interface (interfaces that cannot read them have none):
+/// there is no settings cache yet, so every read asks the BMC.
+async fn bios_settings(app: &App, node: &Node) -> ApiResult<serde_json::Map<String, Value>> {
+    let answer = app
+        .conductor
+        .call(node.uuid, ferrite_conductor::DriverCall::BiosSettings)
+        .await?;
+    Ok(answer
+        .get("settings")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// One setting: `name`, `value`, `links`; with `detail` the timestamps
+/// and (1.74) the registry fields, which are not read, so null.
+fn bios_doc(
+    node: &Node,
+    name: &str,
+    value: &Value,
+    detail: bool,
+    version: ApiVersion,
+    base: &BaseUrl,
+) -> Value {
+    let mut doc = json!({
+        "name": name,
+        "value": value,
+        "links": base.links(&format!("nodes/{}/bios/{name}", node.uuid)),
+    });
+    if detail {
+        doc["created_at"] = Value::Null;
+        doc["updated_at"] = Value::Null;
+        if version.at_least(74) {
+            for key in [
+                "attribute_type",
+                "allowable_values",
+                "lower_bound",
+                "max_length",
+                "min_length",
+                "read_only",
+                "reset_required",
+                "unique",
+                "upper_bound",
+            ] {
+                doc[key] = Value::Null;
+            }
+        }
+    }
+    doc
+}
+
+/// `GET /v1/nodes/{node}/bios` (1.40).
 pub async fn bios(
     State(app): State<App>,
     Extension(version): Extension<ApiVersion>,
     Path(ident): Path<String>,
     RawQuery(query): RawQuery,
+    base: BaseUrl,
 ) -> ApiResult<Json<Value>> {
     if !version.at_least(40) {
         return Err(ApiError::endpoint_not_found());
@@ -231,20 +282,40 @@ pub async fn bios(
             "Can not specify ?detail=True and fields in the same request.",
         ));
     }
-    load(&app, &ident, version).await?;
-    Ok(Json(json!({"bios": []})))
+    let detail = params
+        .get("detail")
+        .is_some_and(|d| d.eq_ignore_ascii_case("true"));
+    let node = load(&app, &ident, version).await?;
+    let settings = bios_settings(&app, &node).await?;
+    let list: Vec<Value> = settings
+        .iter()
+        .map(|(name, value)| bios_doc(&node, name, value, detail, version, &base))
+        .collect();
+    Ok(Json(json!({"bios": list})))
 }
 
 /// `GET /v1/nodes/{node}/bios/{setting}` (1.40).
 pub async fn bios_setting(
-    NodeCtx { version, node, .. }: NodeCtx,
+    NodeCtx {
+        app, version, node, ..
+    }: NodeCtx,
     Path((_, name)): Path<(String, String)>,
+    base: BaseUrl,
 ) -> ApiResult<Json<Value>> {
     if !version.at_least(40) {
         return Err(ApiError::endpoint_not_found());
     }
-    Err(ApiError::not_found(format!(
-        "BIOS setting {name} for node {} could not be found.",
-        node.uuid
-    )))
+    let settings = bios_settings(&app, &node).await?;
+    let Some(value) = settings.get(&name) else {
+        return Err(ApiError::not_found(format!(
+            "BIOS setting {name} for node {} could not be found.",
+            node.uuid
+        )));
+    };
+    let mut out = serde_json::Map::new();
+    out.insert(
+        name.clone(),
+        bios_doc(&node, &name, value, true, version, &base),
+    );
+    Ok(Json(Value::Object(out)))
 }

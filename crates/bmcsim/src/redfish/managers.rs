@@ -74,6 +74,11 @@ async fn manager(State(fleet): State<AppState>, Path(id): Path<String>) -> RfRes
         "PowerState": "On",
         "Status": status_ok(),
         "VirtualMedia": link(format!("{base}/VirtualMedia")),
+        "GraphicalConsole": {
+            "ServiceEnabled": true,
+            "MaxConcurrentSessions": 2,
+            "ConnectTypesSupported": ["KVMIP"],
+        },
         "Links": {
             "ManagerForServers": [link(format!("/redfish/v1/Systems/{sid}"))],
             "ManagerForChassis": [link(format!("/redfish/v1/Chassis/{sid}"))],

@@ -6,6 +6,7 @@
 //! and the standard `error` object with `@Message.ExtendedInfo` on failure.
 
 mod bios;
+mod events;
 mod hardware;
 mod managers;
 mod service;
@@ -34,6 +35,7 @@ pub(crate) fn router(fleet: AppState) -> Router {
         .merge(bios::routes())
         .merge(hardware::routes())
         .merge(storage::routes())
+        .merge(events::routes())
         .merge(managers::routes())
         .fallback(|| async { RfError::not_found() })
         .method_not_allowed_fallback(|| async {

@@ -40,8 +40,6 @@ pub(super) fn routes() -> Router<AppState> {
             "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
             post(simple_update),
         )
-        .route("/redfish/v1/EventService", get(event_service))
-        .route("/redfish/v1/EventService/Subscriptions", get(subscriptions))
         .route("/redfish/v1/Registries", get(registries))
         .route("/redfish/v1/Registries/{rid}", get(registry_file))
         .route("/redfish/v1/Registries/{rid}/Registry", get(registry))
@@ -247,27 +245,6 @@ async fn simple_update() -> RfResult {
     Err(RfError::bad_request(
         "Base.1.8.ActionNotSupported",
         "Firmware updates are not simulated by bmcsim.",
-    ))
-}
-
-async fn event_service() -> RfResult {
-    ok(json!({
-        "@odata.id": "/redfish/v1/EventService",
-        "@odata.type": "#EventService.v1_7_0.EventService",
-        "Id": "EventService",
-        "Name": "Event Service",
-        "ServiceEnabled": false,
-        "Status": {"State": "Disabled", "Health": "OK"},
-        "Subscriptions": link("/redfish/v1/EventService/Subscriptions"),
-    }))
-}
-
-async fn subscriptions() -> RfResult {
-    ok(collection(
-        "/redfish/v1/EventService/Subscriptions",
-        "#EventDestinationCollection.EventDestinationCollection",
-        "Event Subscriptions Collection",
-        Vec::new(),
     ))
 }
 

@@ -389,6 +389,19 @@ impl PowerSync {
             .ok_or(PowerSyncError::Stopped)
     }
 
+    /// Reads `node` as soon as a worker and its BMC's cap allow, instead
+    /// of at its slot: its BMC reported a change (a Redfish event). The
+    /// read then goes through the same checks and record/revert logic as
+    /// any other.
+    pub(crate) fn sync_soon(&self, uuid: Uuid, redfish_address: Option<Value>) {
+        let info = ListedInfo {
+            redfish_address,
+            ipmi_address: None,
+        };
+        lock(&self.schedule).expedite(uuid, host_key(uuid, &info), Instant::now());
+        self.wake.notify_one();
+    }
+
     /// A snapshot of the loop's counters and the fleet's freshness.
     pub(crate) fn stats(&self) -> PowerSyncStats {
         let (census, counters, worst, (passes, last_pass), period) = {

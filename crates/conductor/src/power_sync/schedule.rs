@@ -133,6 +133,9 @@ struct Slot {
     seq: u64,
     due: Instant,
     in_flight: bool,
+    /// Read again as soon as the read in flight ends (an event arrived
+    /// while it ran, so what it read may already be old).
+    again: bool,
     failures: u32,
     health: Health,
     first_seen: Instant,
@@ -307,6 +310,7 @@ impl Schedule {
                 seq: 0,
                 due,
                 in_flight: false,
+                again: false,
                 failures: 0,
                 health: Health::New,
                 first_seen: now,
@@ -315,6 +319,23 @@ impl Schedule {
             },
         );
         self.enqueue(uuid, due);
+    }
+
+    /// Makes a node due now (its BMC just reported a change), adding it
+    /// first if the last refresh predates it; a node being read now is
+    /// read once more when that read ends.
+    pub(crate) fn expedite(&mut self, uuid: Uuid, host: Host, now: Instant) {
+        if !self.slots.contains_key(&uuid) {
+            self.upsert(uuid, host, self.generation, now);
+        }
+        let Some(slot) = self.slots.get_mut(&uuid) else {
+            return;
+        };
+        if slot.in_flight {
+            slot.again = true;
+        } else {
+            self.enqueue(uuid, now);
+        }
     }
 
     /// Starts a refresh: nodes upserted with the returned generation are
@@ -504,6 +525,7 @@ impl Schedule {
             return completed;
         };
         slot.in_flight = false;
+        let again = std::mem::take(&mut slot.again);
         let due = match outcome {
             Outcome::Synced => {
                 if matches!(slot.health, Health::Healthy | Health::New) {
@@ -531,7 +553,11 @@ impl Schedule {
             }
         };
         let phase = slot.phase;
-        let due = due.unwrap_or_else(|| self.grid_after(phase, now + limits.period / 8));
+        let due = match due {
+            _ if again => now,
+            Some(due) => due,
+            None => self.grid_after(phase, now + limits.period / 8),
+        };
         self.enqueue(job.uuid, due);
         completed
     }

@@ -373,3 +373,37 @@ fn healthy_nodes_stay_fresh_while_hung_systems_share_their_host() {
     // 1.125 × the 0.8 s period, plus the read and the 1 ms clock step.
     assert!(worst <= Duration::from_millis(910), "worst gap {worst:?}");
 }
+
+#[test]
+fn an_event_makes_a_node_due_now_even_mid_read_or_before_any_refresh() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(limits(600_000, 8, 8), t0);
+    let generation = s.begin_refresh();
+    let known = Uuid::from_u128(7);
+    s.upsert(known, host("a"), generation, t0);
+    s.end_refresh(generation, t0);
+    let now = t0 + Duration::from_millis(1);
+    let due_later = start_all(&mut s, now);
+    assert!(
+        due_later.iter().all(|j| j.uuid != known) || phase_of(known, s.limits().period).is_zero()
+    );
+    s.expedite(known, host("a"), now);
+    let started = start_all(&mut s, now);
+    assert_eq!(started.iter().map(|j| j.uuid).collect::<Vec<_>>(), [known]);
+    // An event during the read: read once more as soon as it ends.
+    s.expedite(known, host("a"), now);
+    assert!(start_all(&mut s, now).is_empty());
+    let later = now + Duration::from_millis(5);
+    s.finish(&started[0], Outcome::Synced, later);
+    assert_eq!(start_all(&mut s, later).len(), 1);
+    // A node created after the last refresh is added by its event.
+    let fresh = Uuid::from_u128(8);
+    s.expedite(fresh, host("b"), later);
+    assert_eq!(
+        start_all(&mut s, later)
+            .iter()
+            .map(|j| j.uuid)
+            .collect::<Vec<_>>(),
+        [fresh]
+    );
+}

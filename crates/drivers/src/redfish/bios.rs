@@ -37,15 +37,6 @@ async fn bios_path(client: &dyn BmcClient, system: &str) -> Result<String, Drive
 pub struct RedfishBios;
 
 impl RedfishBios {
-    /// The current BIOS attributes (what Ironic caches as the node's BIOS
-    /// settings).
-    pub async fn get_settings(&self, node: &Node) -> Result<BTreeMap<String, Value>, DriverError> {
-        let (_, client, system) = connect_system(node).await?;
-        let path = bios_path(&*client, &system).await?;
-        let bios: Bios = client.get_as(&path).await?;
-        Ok(bios.attributes)
-    }
-
     /// Stores `attributes` as pending settings; they apply at the next boot.
     pub async fn apply_settings(
         &self,
@@ -128,4 +119,14 @@ impl Interface for RedfishBios {
     }
 }
 
-impl BiosInterface for RedfishBios {}
+#[async_trait]
+impl BiosInterface for RedfishBios {
+    /// The current BIOS attributes (what Ironic caches as the node's BIOS
+    /// settings).
+    async fn get_settings(&self, node: &Node) -> Result<BTreeMap<String, Value>, DriverError> {
+        let (_, client, system) = connect_system(node).await?;
+        let path = bios_path(&*client, &system).await?;
+        let bios: Bios = client.get_as(&path).await?;
+        Ok(bios.attributes)
+    }
+}

@@ -102,7 +102,13 @@ pub fn parse_settings(args: &Dict) -> Result<Vec<FirmwareUpdate>, DriverError> {
     Ok(out)
 }
 
-async fn wait_for_task(client: &dyn BmcClient, monitor: &str) -> Result<(), DriverError> {
+/// Follows the task at `monitor` until it ends; `what` names the work in
+/// messages (`firmware update`, `RAID`).
+pub(super) async fn wait_for_task(
+    client: &dyn BmcClient,
+    monitor: &str,
+    what: &str,
+) -> Result<(), DriverError> {
     let deadline = Instant::now() + UPDATE_TIMEOUT;
     loop {
         let task: Task = client.get_as(monitor).await?;
@@ -110,7 +116,7 @@ async fn wait_for_task(client: &dyn BmcClient, monitor: &str) -> Result<(), Driv
             Some("Completed") if task.task_status.as_deref() != Some("Critical") => return Ok(()),
             Some(state @ ("Completed" | "Exception" | "Killed" | "Cancelled")) => {
                 return Err(DriverError::Failed(format!(
-                    "The firmware update task {monitor} on the BMC at {} ended {state} ({}).",
+                    "The {what} task {monitor} on the BMC at {} ended {state} ({}).",
                     client.address(),
                     task.task_status.as_deref().unwrap_or("no status")
                 )));
@@ -119,7 +125,7 @@ async fn wait_for_task(client: &dyn BmcClient, monitor: &str) -> Result<(), Driv
         }
         if Instant::now() >= deadline {
             return Err(DriverError::Failed(format!(
-                "The firmware update task {monitor} on the BMC at {} did not finish in {} s.",
+                "The {what} task {monitor} on the BMC at {} did not finish in {} s.",
                 client.address(),
                 UPDATE_TIMEOUT.as_secs()
             )));
@@ -171,7 +177,7 @@ async fn update_one(
         .await
         .map_err(|e: BmcError| DriverError::from(e))?;
     if let Some(monitor) = response.location {
-        wait_for_task(client, &monitor).await?;
+        wait_for_task(client, &monitor, "firmware update").await?;
     }
     if let Some(secs) = update.wait {
         tokio::time::sleep(Duration::from_secs(secs)).await;

@@ -10,7 +10,9 @@
 //! - [`resources`]: the Redfish documents we read, as lenient serde types;
 //! - [`config`]: `driver_info` parsed and checked ([`RedfishConfig`]);
 //! - one module per interface kind ([`power`], [`management`], [`vmedia`],
-//!   [`bios`], [`inspect`], [`firmware`], [`vendor`]).
+//!   [`bios`], [`inspect`], [`raid`], [`firmware`], [`console`], [`vendor`]);
+//! - [`events`]: EventService subscriptions, which the conductor keeps so
+//!   power changes are learnt when they happen.
 //!
 //! Why not nv-redfish (DESIGN.md names it as the preferred crate): it is
 //! published (0.22) and maintained, but it generates its model from the DMTF
@@ -24,11 +26,15 @@
 pub mod bios;
 pub mod client;
 pub mod config;
+pub mod console;
+pub mod events;
 pub mod firmware;
 pub mod http;
 pub mod inspect;
 pub mod management;
 pub mod power;
+pub mod raid;
+pub mod raid_plan;
 pub mod resources;
 pub mod vendor;
 pub mod vmedia;

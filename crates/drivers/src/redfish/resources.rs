@@ -253,6 +253,61 @@ pub struct Storage {
     pub id: Option<String>,
     /// Links to its drives.
     pub drives: Vec<ODataId>,
+    /// Its controllers (names and supported RAID levels).
+    pub storage_controllers: Vec<StorageController>,
+    /// Its volume collection, where volumes are created.
+    pub volumes: Option<ODataId>,
+}
+
+/// One controller of a Storage subsystem.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct StorageController {
+    /// Its name.
+    pub name: Option<String>,
+    /// `RAID0`, `RAID1`, … it can build.
+    #[serde(rename = "SupportedRAIDTypes")]
+    pub supported_raid_types: Vec<String>,
+}
+
+/// `@Redfish.OperationApplyTimeSupport` of a collection.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct ApplyTimeSupport {
+    /// `Immediate`, `OnReset`, …
+    pub supported_values: Vec<String>,
+}
+
+/// A `Volumes` collection.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct VolumeCollection {
+    /// Links to the volumes.
+    #[serde(rename = "Members")]
+    pub members: Vec<ODataId>,
+    /// When changes to the collection take effect.
+    #[serde(rename = "@Redfish.OperationApplyTimeSupport")]
+    pub apply_time: Option<ApplyTimeSupport>,
+}
+
+/// `Links` of a volume.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct VolumeLinks {
+    /// The drives it is built from.
+    pub drives: Vec<ODataId>,
+}
+
+/// A volume (logical disk) of a Storage subsystem.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct Volume {
+    /// Its Id.
+    pub id: Option<String>,
+    /// Its size.
+    pub capacity_bytes: Option<u64>,
+    /// The drives it uses.
+    pub links: Option<VolumeLinks>,
 }
 
 /// A drive of a Storage subsystem.
