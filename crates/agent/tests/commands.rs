@@ -220,13 +220,7 @@ async fn erase_devices_overwrites_everything_and_refuses_a_no_op() {
         true,
     )
     .await;
-    assert_eq!(body["command_status"], "FAILED");
-    assert!(
-        body["command_error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("erase nothing")
-    );
+    assert_failed_with(&body, "erase nothing");
     let full = json!({"step": step, "node": {"driver_internal_info": {"agent_erase_devices_iterations": 1}}});
     let (_, body) = command(&base, Some(TOKEN), "clean.execute_clean_step", full, true).await;
     assert_eq!(body["command_status"], "SUCCEEDED", "{body}");
@@ -348,16 +342,10 @@ async fn write_image_goes_to_the_hinted_disk_then_partition_uuids_and_bootloader
         true,
     )
     .await;
-    assert_eq!(body["command_status"], "FAILED");
+    assert_failed_with(&body, "whole-disk");
     assert_eq!(
         body["command_error"]["type"],
         "IncompatibleHardwareMethodError"
-    );
-    assert!(
-        body["command_error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("whole-disk")
     );
 }
 
@@ -384,13 +372,7 @@ async fn write_image_as_a_deploy_step_and_its_refusals() {
         true,
     )
     .await;
-    assert_eq!(body["command_status"], "FAILED");
-    assert!(
-        body["command_error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("larger than the disk")
-    );
+    assert_failed_with(&body, "larger than the disk");
     assert!(read_at(&vda, 0, 512).iter().all(|b| *b == 0));
     let mut partition = image_params(&url);
     partition["image_info"]["image_type"] = json!("partition");
@@ -576,4 +558,12 @@ async fn the_stream_writer_verifies_the_checksum() {
         read_at(&vda, 0, MIB as usize).iter().all(|b| *b == 0),
         "the disk cannot boot"
     );
+}
+
+/// Asserts that a finished command FAILED and that its error message says
+/// `expected`.
+fn assert_failed_with(body: &Value, expected: &str) {
+    assert_eq!(body["command_status"], "FAILED", "{body}");
+    let message = body["command_error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains(expected), "{message}");
 }
