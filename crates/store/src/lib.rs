@@ -8,6 +8,9 @@
 //! added beside it.
 
 mod document;
+pub mod events;
+mod feed;
+mod metrics;
 mod sqlite;
 
 use std::sync::Arc;
@@ -68,6 +71,17 @@ pub enum StoreError {
     /// transaction); the caller cannot fix it by changing the request.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// The change feed no longer holds the events after the `since` a
+    /// consumer asked for; it must start again from `oldest` (after a
+    /// resynchronisation of its own).
+    #[error(
+        "Events after the requested position were trimmed by the retention policy; the oldest \
+         available event is {oldest}."
+    )]
+    Trimmed {
+        /// The oldest `seq` still kept.
+        oldest: u64,
+    },
     /// A stored row no longer decodes into its model type; kept apart from
     /// `Db` because it points at data, not at the database.
     #[error("stored document is corrupt: {0}")]
@@ -84,6 +98,10 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static
     fn uuid(&self) -> Uuid;
     /// Lets the store stamp every durable change, so callers cannot forget.
     fn set_updated_at(&mut self, at: chrono::DateTime<chrono::Utc>);
+    /// The resource's name in the change feed (`node`, `port`, …), whose
+    /// every insert, update and delete the store appends as events in the
+    /// change's own transaction; `None` for kinds outside the feed.
+    const FEED: Option<&'static str> = None;
     /// What history is derived from, taken before a change; `None` for
     /// kinds that keep no history (all but nodes).
     fn history_mark(&self) -> Option<ferrite_model::HistoryMark> {
@@ -248,6 +266,32 @@ impl Store {
     /// Deletes one document by uuid. Deleting a node deletes its ports.
     pub async fn delete<D: Document>(&self, uuid: Uuid) -> Result<(), StoreError> {
         self.db.delete::<D>(uuid).await
+    }
+
+    /// Events after `since` (oldest first, at most `limit`) whose type
+    /// matches `types` (exact names or `family.*`; empty for all).
+    /// `Trimmed` when retention already removed some of them.
+    pub async fn events(
+        &self,
+        since: u64,
+        limit: usize,
+        types: &[String],
+    ) -> Result<events::EventPage, StoreError> {
+        self.db.events(since, limit, types).await
+    }
+
+    /// The feed's head `seq`, updated after every commit that appended
+    /// events: long polls, streams and webhook deliveries wait on it
+    /// instead of polling the database.
+    pub fn watch_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.db.watch_events()
+    }
+
+    /// Deletes up to [`events::TRIM_BATCH`] events `retention` no longer
+    /// keeps (never ones a webhook has yet to deliver); returns how many,
+    /// so the caller repeats while there are more.
+    pub async fn trim_events(&self, retention: events::Retention) -> Result<u64, StoreError> {
+        self.db.trim_events(retention).await
     }
 
     /// Uuids of nodes that carry a pending intent and no reservation.

@@ -5,11 +5,13 @@
 //! `query_only` connections reads. WAL lets the readers see the last commit
 //! while the writer works on the next one.
 
+mod events;
 mod query;
 mod write;
 mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,8 +24,10 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Arguments, Connection, Row, SqliteConnection};
+use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::events::{EventPage, Retention};
 use crate::{Document, Ident, ListQuery, StoreError};
 use query::{Arg, Source, Table, table_for};
 use write::{decode, decode_page, not_found};
@@ -55,6 +59,8 @@ type ConductorRow = (
 pub(crate) struct Sqlite {
     read: SqlitePool,
     writer: Writer,
+    /// The change feed's head `seq`, published after each commit.
+    head: Arc<watch::Sender<u64>>,
 }
 
 fn arguments(args: Vec<Arg>) -> Result<SqliteArguments<'static>, StoreError> {
@@ -110,6 +116,7 @@ impl Sqlite {
             .foreign_keys(true);
         let mut conn = SqliteConnection::connect_with(&write_options).await?;
         MIGRATOR.run(&mut conn).await.map_err(sqlx::Error::from)?;
+        let head = Arc::new(events::head_channel(&mut conn).await?);
 
         // Sorts of a list page stay in memory instead of a temporary file.
         let read_options = base
@@ -126,8 +133,30 @@ impl Sqlite {
         tracing::debug!(path = %path.display(), "store opened");
         Ok(Sqlite {
             read,
-            writer: Writer::start(conn),
+            writer: Writer::start(conn, events::publisher(Arc::clone(&head))),
+            head,
         })
+    }
+
+    pub(crate) fn watch_events(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    pub(crate) async fn events(
+        &self,
+        since: u64,
+        limit: usize,
+        types: &[String],
+    ) -> Result<EventPage, StoreError> {
+        events::page(&self.read, since, limit, types).await
+    }
+
+    pub(crate) async fn trim_events(&self, retention: Retention) -> Result<u64, StoreError> {
+        self.writer
+            .submit(move |c| -> BoxFuture<'_, _> {
+                Box::pin(events::trim(c, retention, Utc::now()))
+            })
+            .await
     }
 
     pub(crate) fn write_stats(&self) -> crate::WriteStats {
@@ -170,7 +199,7 @@ impl Sqlite {
     pub(crate) async fn delete<D: Document>(&self, uuid: Uuid) -> Result<(), StoreError> {
         let t = table::<D>()?;
         self.writer
-            .submit(move |c| -> BoxFuture<'_, _> { Box::pin(write::delete(c, t, uuid)) })
+            .submit(move |c| -> BoxFuture<'_, _> { Box::pin(write::delete::<D>(c, t, uuid)) })
             .await
     }
 

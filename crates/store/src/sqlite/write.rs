@@ -9,6 +9,7 @@ use sqlx::SqliteConnection;
 use sqlx::error::ErrorKind;
 use uuid::Uuid;
 
+use super::events::{record_delete, record_write};
 use super::query::{NODE_HISTORY, Table};
 use crate::document::{chassis_not_empty, conflict_message};
 use crate::{Document, Ident, StoreError};
@@ -126,10 +127,11 @@ pub(crate) async fn insert<D: Document>(
 ) -> Result<D, StoreError> {
     let text = encode(&doc)?;
     let sql = format!("INSERT INTO {} (doc) VALUES (?)", table.name);
-    match sqlx::query(&sql).bind(&text).execute(&mut *conn).await {
-        Ok(_) => Ok(doc),
-        Err(e) => Err(explain(table, &text, e)),
+    if let Err(e) = sqlx::query(&sql).bind(&text).execute(&mut *conn).await {
+        return Err(explain(table, &text, e));
     }
+    record_write::<D>(conn, doc.uuid(), None, &text, Utc::now()).await?;
+    Ok(doc)
 }
 
 /// Replaces the document with `doc`'s uuid, or inserts it when there is
@@ -139,17 +141,20 @@ pub(crate) async fn put<D: Document>(
     table: &'static Table,
     doc: D,
 ) -> Result<D, StoreError> {
+    let (id, before) = match fetch_row(conn, table, &Ident::Uuid(doc.uuid())).await {
+        Ok(row) => row,
+        Err(StoreError::NotFound { .. }) => return insert(conn, table, doc).await,
+        Err(e) => return Err(e),
+    };
     let text = encode(&doc)?;
-    let sql = format!("UPDATE {} SET doc = ? WHERE uuid = ?", table.name);
-    let done = sqlx::query(&sql)
+    let sql = format!("UPDATE {} SET doc = ? WHERE id = ?", table.name);
+    sqlx::query(&sql)
         .bind(&text)
-        .bind(doc.uuid().to_string())
+        .bind(id)
         .execute(&mut *conn)
         .await
         .map_err(|e| explain(table, &text, e))?;
-    if done.rows_affected() == 0 {
-        return insert(conn, table, doc).await;
-    }
+    record_write::<D>(conn, doc.uuid(), Some(&before), &text, Utc::now()).await?;
     Ok(doc)
 }
 
@@ -164,8 +169,8 @@ where
     E: From<StoreError>,
     F: FnOnce(&mut D) -> Result<T, E>,
 {
-    let (id, text) = fetch_row(conn, table, &ident).await?;
-    let mut doc: D = decode(&text)?;
+    let (id, before) = fetch_row(conn, table, &ident).await?;
+    let mut doc: D = decode(&before)?;
     let mark = doc.history_mark();
     let out = change(&mut doc)?;
     let now = Utc::now();
@@ -183,6 +188,7 @@ where
     if let Some(mark) = mark {
         append_history(conn, doc.uuid(), doc.history_since(&mark, now)).await?;
     }
+    record_write::<D>(conn, doc.uuid(), Some(&before), &text, now).await?;
     Ok((doc, out))
 }
 
@@ -214,7 +220,7 @@ async fn append_history(
     Ok(())
 }
 
-pub(crate) async fn delete(
+pub(crate) async fn delete<D: Document>(
     conn: &mut SqliteConnection,
     table: &'static Table,
     uuid: Uuid,
@@ -229,6 +235,11 @@ pub(crate) async fn delete(
         if used.is_some() {
             return Err(StoreError::Conflict(chassis_not_empty(uuid)));
         }
+    }
+    // Announced first, while a node's children can still be found; a
+    // failed delete rolls the announcement back with it.
+    if let Some(resource) = D::FEED {
+        record_delete(conn, table, resource, uuid).await?;
     }
     // A node's ports go by ON DELETE CASCADE in this same statement.
     let sql = format!("DELETE FROM {} WHERE uuid = ?", table.name);

@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod conductors;
 mod crud;
+mod feed;
 mod history;
 mod paging;
 mod query;
