@@ -1,6 +1,8 @@
 //! Ferrite's HTTP API: the Ironic v1 surface. Handlers check a request and
 //! record it in the store; the conductor (behind a trait) does the work.
 
+pub mod ferrite;
+pub mod metrics;
 pub mod protocol;
 pub mod v1;
 
@@ -53,12 +55,15 @@ pub fn router(app: App) -> Router {
 /// between is complete; tests of such features use this. Production serves
 /// [`router`].
 pub fn router_up_to(app: App, max: Version) -> Router {
+    metrics::install();
     let resources = v1::routes();
     let inner = Router::new()
         .route("/", get(v1::root::root))
         .route("/v1", get(v1::root::v1))
+        .route("/metrics", get(metrics::render))
         .nest("/v1", resources.clone())
         .merge(resources)
+        .merge(ferrite::routes())
         .fallback(|| async { ApiError::endpoint_not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -66,6 +71,7 @@ pub fn router_up_to(app: App, max: Version) -> Router {
                 "The method is not allowed for the requested URL.",
             )
         })
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(app.clone());
     let state = Arc::new(Pipeline {
         auth: Authenticator::new(app.auth.clone()),

@@ -7,6 +7,8 @@ use std::time::Duration;
 use ferrite_drivers::FakeDelays;
 use serde::{Deserialize, Serialize};
 
+use crate::feed::FeedConfig;
+
 /// Everything the conductor engine can be told. Every field has a default,
 /// so an empty `[conductor]` section is a working configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +84,10 @@ pub struct ConductorConfig {
     /// binary fills it from the `[fake]` section.
     #[serde(skip)]
     pub fake: FakeDelays,
+    /// Retention of the change feed and webhook delivery. Not read from
+    /// `[conductor]`: the binary fills it from the `[feed]` section.
+    #[serde(skip)]
+    pub feed: FeedConfig,
 }
 
 /// The machine's host name, or `localhost` when it cannot be read.
@@ -120,6 +126,7 @@ impl Default for ConductorConfig {
             sync_power_state_workers_per_bmc: 4,
             sync_power_state_timeout: 10.0,
             fake: FakeDelays::default(),
+            feed: FeedConfig::default(),
         }
     }
 }

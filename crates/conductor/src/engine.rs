@@ -20,7 +20,9 @@ use uuid::Uuid;
 
 use crate::config::{ConductorConfig, interval, secs};
 use crate::power_sync::{PassReport, PowerSync, PowerSyncError, PowerSyncStats};
-use crate::{CallError, ConductorApi, DriverCall, allocations, calls, claim, recovery, timeouts};
+use crate::{
+    CallError, ConductorApi, DriverCall, allocations, calls, claim, feed, recovery, timeouts,
+};
 
 /// Why the conductor could not start.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +109,14 @@ impl Engine {
         loop {
             let mut again = false;
             if !self.stopping() {
-                match self.permits.clone().acquire_owned().await {
+                let queued = std::time::Instant::now();
+                let waiting = metrics::gauge!("ferrite_conductor_queue_depth");
+                waiting.increment(1.0);
+                let permit = self.permits.clone().acquire_owned().await;
+                waiting.decrement(1.0);
+                metrics::histogram!("ferrite_conductor_queue_wait_seconds")
+                    .record(queued.elapsed().as_secs_f64());
+                match permit {
                     Ok(_permit) => again = claim::run_once(&self, uuid).await,
                     Err(_) => break,
                 }
@@ -329,6 +338,8 @@ impl Conductor {
             interval(cfg.heartbeat_interval),
             Engine::heartbeat,
         ));
+        loops.push(engine.every("feed-trim", interval(cfg.feed.trim_interval), feed::trim));
+        loops.push(feed::webhooks::start(&engine));
         let power_sync = PowerSync::start(&engine).map(|(sync, handles)| {
             loops.extend(handles);
             sync

@@ -25,6 +25,7 @@ mod calls;
 mod claim;
 pub mod config;
 mod engine;
+pub mod feed;
 mod flows;
 pub mod fsm;
 mod power_sync;
@@ -34,6 +35,7 @@ mod timeouts;
 
 pub use config::ConductorConfig;
 pub use engine::{Conductor, ConductorError};
+pub use feed::FeedConfig;
 pub use power_sync::{PassReport, PowerSyncError, PowerSyncStats};
 
 /// Why an operation on a node stopped before it was done. Internal to the
