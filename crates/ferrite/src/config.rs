@@ -111,6 +111,8 @@ pub struct Settings {
     pub conductor: ferrite_conductor::ConductorConfig,
     /// The `[fake]` section: delays of the `fake` hardware interfaces.
     pub fake: ferrite_drivers::FakeDelays,
+    /// The `[feed]` section: change-feed retention and webhook delivery.
+    pub feed: ferrite_conductor::FeedConfig,
 }
 
 impl Default for Settings {
@@ -132,6 +134,7 @@ impl Default for Settings {
             shutdown_timeout: 30,
             conductor: Default::default(),
             fake: Default::default(),
+            feed: Default::default(),
         }
     }
 }
@@ -248,6 +251,7 @@ pub fn figment(flags: &Flags, serve: Option<&ServeFlags>) -> Figment {
         // the section is split off by prefix rather than at every `_`.
         .merge(section_env("FAKE_", "fake"))
         .merge(section_env("CONDUCTOR_", "conductor"))
+        .merge(section_env("FEED_", "feed"))
         .merge(Serialized::defaults(flags));
     if let Some(serve) = serve {
         fig = fig.merge(Serialized::defaults(serve));
@@ -654,6 +658,7 @@ mod tests {
             assert_eq!(s.shutdown_timeout, d.shutdown_timeout);
             assert_eq!(s.conductor, d.conductor);
             assert_eq!(s.fake, d.fake);
+            assert_eq!(s.feed, d.feed);
             Ok(())
         });
     }
@@ -672,7 +677,8 @@ mod tests {
         let conductor =
             keys(serde_json::to_value(ferrite_conductor::ConductorConfig::default()).unwrap());
         let fake = keys(serde_json::to_value(ferrite_drivers::FakeDelays::default()).unwrap());
-        for key in conductor.iter().chain(fake.iter()).chain(
+        let feed = keys(serde_json::to_value(ferrite_conductor::FeedConfig::default()).unwrap());
+        for key in conductor.iter().chain(fake.iter()).chain(feed.iter()).chain(
             TOP_LEVEL_ENV_KEYS
                 .iter()
                 .map(|k| k.to_string())
