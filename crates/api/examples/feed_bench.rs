@@ -135,8 +135,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let since = *store.watch_events().borrow();
     let submitted: Submitted = Arc::default();
-    let stream =
-        reqwest::get(format!("http://{addr}/ferrite/v1/events/stream?since={since}")).await?;
+    let stream = reqwest::get(format!(
+        "http://{addr}/ferrite/v1/events/stream?since={since}"
+    ))
+    .await?;
     let consumer = tokio::spawn(consume(stream, changes, submitted.clone()));
 
     let started = Instant::now();

@@ -678,13 +678,18 @@ mod tests {
             keys(serde_json::to_value(ferrite_conductor::ConductorConfig::default()).unwrap());
         let fake = keys(serde_json::to_value(ferrite_drivers::FakeDelays::default()).unwrap());
         let feed = keys(serde_json::to_value(ferrite_conductor::FeedConfig::default()).unwrap());
-        for key in conductor.iter().chain(fake.iter()).chain(feed.iter()).chain(
-            TOP_LEVEL_ENV_KEYS
-                .iter()
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
-                .iter(),
-        ) {
+        for key in conductor
+            .iter()
+            .chain(fake.iter())
+            .chain(feed.iter())
+            .chain(
+                TOP_LEVEL_ENV_KEYS
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+        {
             assert!(
                 doc.contains(&format!("`{key}`")),
                 "docs/configuration.md lacks `{key}`"
