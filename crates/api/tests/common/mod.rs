@@ -37,13 +37,22 @@ impl Site {
     /// advertised maximum: features are tested at their own versions
     /// before the lead raises `MAX_VERSION` past them.
     pub async fn start_up_to(max: ferrite_model::Version) -> Site {
+        Site::start_configured(max, |_| {}).await
+    }
+
+    /// A site whose conductor configuration `tune` adjusts first.
+    pub async fn start_configured(
+        max: ferrite_model::Version,
+        tune: impl FnOnce(&mut ConductorConfig),
+    ) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
         let store = Store::open(&url).await.unwrap();
-        let config = ConductorConfig {
+        let mut config = ConductorConfig {
             hostname: "test-conductor".into(),
             ..ConductorConfig::default()
         };
+        tune(&mut config);
         let conductor = Conductor::start(store.clone(), config).await.unwrap();
         let app = App {
             store: store.clone(),
@@ -58,6 +67,17 @@ impl Site {
             conductor,
             _dir: dir,
         }
+    }
+
+    /// Serves the site on a loopback port, for clients that need a real
+    /// connection (streams, disconnects); the server lives as long as the
+    /// test's runtime.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
     }
 
     /// Sends a request at `version` (None: no header).
