@@ -2,13 +2,16 @@
 //! to a Server-Sent-Events consumer, over a real loopback connection.
 //!
 //! A site (store, conductor, API) runs in this process on a temporary
-//! SQLite file; `--writers` tasks make `--changes` node updates through the
-//! store (each one event), while one SSE consumer reads the stream. The
-//! latency of an event is the time from just before its write was
-//! submitted to its arrival at the consumer, so it includes the group
-//! commit's fsync. Run with:
+//! SQLite file, or with `--pg ADMIN_URL` on a fresh database of that
+//! PostgreSQL server; `--writers` tasks make `--changes` node updates
+//! (each one event), while one SSE consumer reads the stream. On
+//! PostgreSQL the writers use a store of their own (their own pool and
+//! listener), as another process would, so the API learns of their events
+//! only through NOTIFY. The latency of an event is the time from just
+//! before its write was submitted to its arrival at the consumer, so it
+//! includes the commit's fsync. Run with:
 //!
-//! `cargo run --release -p ferrite-api --example feed_bench -- --changes 20000 --writers 16`
+//! `cargo run --release -p ferrite-api --example feed_bench -- --changes 20000 --writers 16 [--pg URL]`
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,12 +28,18 @@ use uuid::Uuid;
 /// When each change (by its index) was submitted.
 type Submitted = Arc<Mutex<HashMap<u64, Instant>>>;
 
-/// `--name value` from the command line, or `default`.
-fn arg(name: &str, default: usize) -> usize {
+/// `--name value` from the command line.
+fn text_arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// `--name number` from the command line, or `default`.
+fn arg(name: &str, default: usize) -> usize {
+    text_arg(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
@@ -103,7 +112,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let changes = arg("--changes", 20_000);
     let writers = arg("--writers", 16).max(1);
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&format!("sqlite:{}", dir.path().join("b.db").display())).await?;
+    let url = match text_arg("--pg") {
+        Some(admin) => ferrite_store::testing::create_database(&admin).await?,
+        None => format!("sqlite:{}", dir.path().join("b.db").display()),
+    };
+    let store = Store::open(&url).await?;
+    // The writers' store: on PostgreSQL another one, as another process's.
+    let writing = match store.backend() {
+        ferrite_store::Backend::Sqlite => store.clone(),
+        ferrite_store::Backend::Postgres => Store::open(&url).await?,
+    };
     let config = ConductorConfig {
         hostname: "bench".into(),
         ..ConductorConfig::default()
@@ -133,7 +151,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         nodes.push(node.uuid);
     }
-    let since = *store.watch_events().borrow();
+    let since = store.event_head().await?;
     let submitted: Submitted = Arc::default();
     let stream = reqwest::get(format!(
         "http://{addr}/ferrite/v1/events/stream?since={since}"
@@ -146,7 +164,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .enumerate()
         .map(|(w, node)| {
-            let job = write(store.clone(), *node, w, writers, changes, submitted.clone());
+            let job = write(
+                writing.clone(),
+                *node,
+                w,
+                writers,
+                changes,
+                submitted.clone(),
+            );
             tokio::spawn(job)
         })
         .collect();
@@ -158,10 +183,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::timeout(Duration::from_secs(600), consumer).await??;
     let delivered = finished - started;
     latencies.sort();
-    let stats = store.write_stats();
+    let stats = writing.write_stats();
     println!(
         "{}",
         json!({
+            "backend": store.backend().as_str(),
             "changes": changes,
             "writers": writers,
             "received": latencies.len(),
@@ -179,6 +205,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     );
     conductor.shutdown().await;
+    writing.close().await;
     store.close().await;
     Ok(())
 }

@@ -62,47 +62,102 @@ fn check_exactly_once_in_order(seqs: &[u64]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_poll_consumer_that_keeps_disconnecting_misses_nothing() {
-    let site = Site::start().await;
-    let addr = site.serve().await;
-    let mut rng = Rng::seeded();
-    let consumer = tokio::spawn(async move {
-        let mut seqs = Vec::new();
-        let mut since = 0u64;
-        let mut client = reqwest::Client::new();
-        while (seqs.len() as u64) < CHANGES {
-            // A new connection now and then.
-            if rng.below(10) == 0 {
-                client = reqwest::Client::new();
+on_both_backends! {
+    async fn a_long_poll_consumer_that_keeps_disconnecting_misses_nothing(backend: Backend) {
+        let site = Site::start_on(backend, ferrite_model::MAX_VERSION, |_| {}).await;
+        let addr = site.serve().await;
+        let mut rng = Rng::seeded();
+        let consumer = tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            let mut since = 0u64;
+            let mut client = reqwest::Client::new();
+            while (seqs.len() as u64) < CHANGES {
+                // A new connection now and then.
+                if rng.below(10) == 0 {
+                    client = reqwest::Client::new();
+                }
+                let limit = 1 + rng.below(400);
+                let url = format!("http://{addr}/ferrite/v1/events?since={since}&limit={limit}&wait=5");
+                let mut request = client.get(&url);
+                // Sometimes hang up while the server is still holding the poll.
+                if rng.below(8) == 0 {
+                    request = request.timeout(Duration::from_millis(1 + rng.below(20)));
+                }
+                let Ok(answer) = request.send().await else {
+                    continue;
+                };
+                assert_eq!(answer.status(), 200);
+                let Ok(page) = answer.json::<Value>().await else {
+                    continue;
+                };
+                for event in page["events"].as_array().unwrap() {
+                    seqs.push(event["seq"].as_u64().unwrap());
+                }
+                since = page["next_since"].as_u64().unwrap();
             }
-            let limit = 1 + rng.below(400);
-            let url = format!("http://{addr}/ferrite/v1/events?since={since}&limit={limit}&wait=5");
-            let mut request = client.get(&url);
-            // Sometimes hang up while the server is still holding the poll.
-            if rng.below(8) == 0 {
-                request = request.timeout(Duration::from_millis(1 + rng.below(20)));
+            seqs
+        });
+        produce(&site).await;
+        let seqs = tokio::time::timeout(Duration::from_secs(300), consumer)
+            .await
+            .expect("the consumer did not catch up")
+            .unwrap();
+        check_exactly_once_in_order(&seqs);
+    }
+
+    async fn a_stream_consumer_that_keeps_disconnecting_misses_nothing(backend: Backend) {
+        let site = Site::start_on(backend, ferrite_model::MAX_VERSION, |_| {}).await;
+        let addr = site.serve().await;
+        let mut rng = Rng::seeded();
+        let consumer = tokio::spawn(async move {
+            let mut seqs: Vec<u64> = Vec::new();
+            let client = reqwest::Client::new();
+            while (seqs.len() as u64) < CHANGES {
+                let last = seqs.last().copied().unwrap_or(0);
+                // Resume by header or by query, alternately.
+                let request = if rng.below(2) == 0 {
+                    client
+                        .get(format!("http://{addr}/ferrite/v1/events/stream"))
+                        .header("Last-Event-ID", last.to_string())
+                } else {
+                    client.get(format!(
+                        "http://{addr}/ferrite/v1/events/stream?since={last}"
+                    ))
+                };
+                let answer = request.send().await.unwrap();
+                assert_eq!(answer.status(), 200);
+                let mut body = answer.bytes_stream();
+                let quota = 1 + rng.below(1500);
+                let mut taken = 0;
+                let mut buffer = String::new();
+                // Drop the connection after `quota` events.
+                'read: while taken < quota {
+                    let Some(Ok(chunk)) = body.next().await else {
+                        break;
+                    };
+                    buffer.push_str(&String::from_utf8_lossy(&chunk));
+                    while let Some(end) = buffer.find("\n\n") {
+                        let text: String = buffer.drain(..end + 2).collect();
+                        if let Some((id, event)) = frame(&text) {
+                            assert_eq!(event["seq"].as_u64(), Some(id));
+                            seqs.push(id);
+                            taken += 1;
+                            if taken == quota || seqs.len() as u64 == CHANGES {
+                                break 'read;
+                            }
+                        }
+                    }
+                }
             }
-            let Ok(answer) = request.send().await else {
-                continue;
-            };
-            assert_eq!(answer.status(), 200);
-            let Ok(page) = answer.json::<Value>().await else {
-                continue;
-            };
-            for event in page["events"].as_array().unwrap() {
-                seqs.push(event["seq"].as_u64().unwrap());
-            }
-            since = page["next_since"].as_u64().unwrap();
-        }
-        seqs
-    });
-    produce(&site).await;
-    let seqs = tokio::time::timeout(Duration::from_secs(300), consumer)
-        .await
-        .expect("the consumer did not catch up")
-        .unwrap();
-    check_exactly_once_in_order(&seqs);
+            seqs
+        });
+        produce(&site).await;
+        let seqs = tokio::time::timeout(Duration::from_secs(300), consumer)
+            .await
+            .expect("the consumer did not catch up")
+            .unwrap();
+        check_exactly_once_in_order(&seqs);
+    }
 }
 
 /// One SSE frame's `id` and JSON data, from its lines.
@@ -117,59 +172,4 @@ fn frame(text: &str) -> Option<(u64, Value)> {
         }
     }
     Some((id?, serde_json::from_str(&data).ok()?))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_consumer_that_keeps_disconnecting_misses_nothing() {
-    let site = Site::start().await;
-    let addr = site.serve().await;
-    let mut rng = Rng::seeded();
-    let consumer = tokio::spawn(async move {
-        let mut seqs: Vec<u64> = Vec::new();
-        let client = reqwest::Client::new();
-        while (seqs.len() as u64) < CHANGES {
-            let last = seqs.last().copied().unwrap_or(0);
-            // Resume by header or by query, alternately.
-            let request = if rng.below(2) == 0 {
-                client
-                    .get(format!("http://{addr}/ferrite/v1/events/stream"))
-                    .header("Last-Event-ID", last.to_string())
-            } else {
-                client.get(format!(
-                    "http://{addr}/ferrite/v1/events/stream?since={last}"
-                ))
-            };
-            let answer = request.send().await.unwrap();
-            assert_eq!(answer.status(), 200);
-            let mut body = answer.bytes_stream();
-            let quota = 1 + rng.below(1500);
-            let mut taken = 0;
-            let mut buffer = String::new();
-            // Drop the connection after `quota` events.
-            'read: while taken < quota {
-                let Some(Ok(chunk)) = body.next().await else {
-                    break;
-                };
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let text: String = buffer.drain(..end + 2).collect();
-                    if let Some((id, event)) = frame(&text) {
-                        assert_eq!(event["seq"].as_u64(), Some(id));
-                        seqs.push(id);
-                        taken += 1;
-                        if taken == quota || seqs.len() as u64 == CHANGES {
-                            break 'read;
-                        }
-                    }
-                }
-            }
-        }
-        seqs
-    });
-    produce(&site).await;
-    let seqs = tokio::time::timeout(Duration::from_secs(300), consumer)
-        .await
-        .expect("the consumer did not catch up")
-        .unwrap();
-    check_exactly_once_in_order(&seqs);
 }

@@ -2,9 +2,11 @@
 //! delivery through a receiver outage, retention, the OpenAPI document.
 
 #[path = "../common/mod.rs"]
+#[macro_use]
 mod common;
 
 mod api;
+mod conductors;
 mod consumers;
 mod webhooks;
 

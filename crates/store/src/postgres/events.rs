@@ -147,7 +147,27 @@ pub(crate) async fn head<'e, E: sqlx::PgExecutor<'e>>(conn: E) -> Result<u64, St
 
 /// One page of events after `since` whose type matches `types`, read in
 /// one snapshot (REPEATABLE READ) so `head`, `oldest` and the rows agree.
+///
+/// The transaction runs on a task of its own, like the writes: a long poll
+/// whose client hangs up drops its request's future, and a transaction
+/// dropped half-way through `BEGIN` could hand its connection back to the
+/// pool still inside it.
 pub(crate) async fn page(
+    pool: &PgPool,
+    since: u64,
+    limit: usize,
+    types: &[String],
+) -> Result<EventPage, StoreError> {
+    let pool = pool.clone();
+    let types = types.to_vec();
+    match tokio::spawn(async move { read_page(&pool, since, limit, &types).await }).await {
+        Ok(page) => page,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Db(sqlx::Error::WorkerCrashed)),
+    }
+}
+
+async fn read_page(
     pool: &PgPool,
     since: u64,
     limit: usize,
