@@ -1,6 +1,8 @@
 //! Ferrite's HTTP API: the Ironic v1 surface. Handlers check a request and
 //! record it in the store; the conductor (behind a trait) does the work.
 
+pub mod ferrite;
+pub mod metrics;
 pub mod protocol;
 pub mod v1;
 
@@ -53,7 +55,11 @@ pub fn router(app: App) -> Router {
 /// between is complete; tests of such features use this. Production serves
 /// [`router`].
 pub fn router_up_to(app: App, max: Version) -> Router {
-    with_protocol(app, v1::routes(), max)
+    metrics::install();
+    let own = Router::new()
+        .route("/metrics", get(metrics::render))
+        .merge(ferrite::routes());
+    with_protocol(app, v1::routes(), own, max)
 }
 
 /// The router of the provisioning listener: only the agent's endpoints
@@ -61,23 +67,26 @@ pub fn router_up_to(app: App, max: Version) -> Router {
 /// agent reads to negotiate its version, with the same protocol layer as
 /// [`router`] (version headers, Ironic errors; anything else is 404). It
 /// never asks for credentials: those endpoints are public in the full API
-/// too, and check the agent token instead.
+/// too, and check the agent token instead. Neither `/metrics` nor the
+/// change feed is served there: that network is the machines'.
 pub fn ramdisk_router(app: App) -> Router {
     let app = App {
         auth: Auth::NoAuth,
         ..app
     };
-    with_protocol(app, v1::agent_routes(), MAX_VERSION)
+    with_protocol(app, v1::agent_routes(), Router::new(), MAX_VERSION)
 }
 
 /// `resources` under `/v1` and without the prefix, beside the root
-/// documents, wrapped in the request pipeline.
-fn with_protocol(app: App, resources: Router<App>, max: Version) -> Router {
+/// documents and `own` (Ferrite's own routes, unprefixed), wrapped in the
+/// request pipeline.
+fn with_protocol(app: App, resources: Router<App>, own: Router<App>, max: Version) -> Router {
     let inner = Router::new()
         .route("/", get(v1::root::root))
         .route("/v1", get(v1::root::v1))
         .nest("/v1", resources.clone())
         .merge(resources)
+        .merge(own)
         .fallback(|| async { ApiError::endpoint_not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -85,6 +94,7 @@ fn with_protocol(app: App, resources: Router<App>, max: Version) -> Router {
                 "The method is not allowed for the requested URL.",
             )
         })
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(app.clone());
     let state = Arc::new(Pipeline {
         auth: Authenticator::new(app.auth.clone()),

@@ -48,7 +48,10 @@ fn from_store(e: StoreError) -> CallError {
 
 fn from_flow(node: Uuid, e: FlowError) -> CallError {
     match e {
-        FlowError::Locked(host) => CallError::NodeLocked { node, host },
+        FlowError::Locked(host) => {
+            metrics::counter!("ferrite_lock_waits_total", "by" => "call").increment(1);
+            CallError::NodeLocked { node, host }
+        }
         FlowError::Store(s) => from_store(s),
         other => CallError::Unavailable(other.to_string()),
     }

@@ -123,6 +123,7 @@ pub(crate) async fn run_once(engine: &Arc<Engine>, uuid: Uuid) -> bool {
             return false;
         }
         Err(FlowError::Locked(holder)) => {
+            metrics::counter!("ferrite_lock_waits_total", "by" => "intent").increment(1);
             debug!(%holder, "node is locked; its intent waits for the lock");
             return false;
         }

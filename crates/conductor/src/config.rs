@@ -7,6 +7,8 @@ use std::time::Duration;
 use ferrite_drivers::FakeDelays;
 use serde::{Deserialize, Serialize};
 
+use crate::feed::FeedConfig;
+
 /// Everything the conductor engine can be told. Every field has a default,
 /// so an empty `[conductor]` section is a working configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +98,10 @@ pub struct ConductorConfig {
     /// binary fills it from the `[fake]` section.
     #[serde(skip)]
     pub fake: FakeDelays,
+    /// Retention of the change feed and webhook delivery. Not read from
+    /// `[conductor]`: the binary fills it from the `[feed]` section.
+    #[serde(skip)]
+    pub feed: FeedConfig,
 }
 
 /// The machine's host name, or `localhost` when it cannot be read.
@@ -137,6 +143,7 @@ impl Default for ConductorConfig {
             redfish_event_url: String::new(),
             redfish_event_reconcile_interval: 30.0,
             fake: FakeDelays::default(),
+            feed: FeedConfig::default(),
         }
     }
 }

@@ -22,7 +22,8 @@ use crate::bmc_events::BmcEvents;
 use crate::config::{ConductorConfig, interval, secs};
 use crate::power_sync::{PassReport, PowerSync, PowerSyncError, PowerSyncStats};
 use crate::{
-    CallError, ConductorApi, DriverCall, allocations, calls, claim, membership, recovery, timeouts,
+    CallError, ConductorApi, DriverCall, allocations, calls, claim, feed, membership, recovery,
+    timeouts,
 };
 
 /// Why the conductor could not start.
@@ -112,7 +113,14 @@ impl Engine {
         loop {
             let mut again = false;
             if !self.stopping() {
-                match self.permits.clone().acquire_owned().await {
+                let queued = std::time::Instant::now();
+                let waiting = metrics::gauge!("ferrite_conductor_queue_depth");
+                waiting.increment(1.0);
+                let permit = self.permits.clone().acquire_owned().await;
+                waiting.decrement(1.0);
+                metrics::histogram!("ferrite_conductor_queue_wait_seconds")
+                    .record(queued.elapsed().as_secs_f64());
+                match permit {
                     Ok(_permit) => again = claim::run_once(&self, uuid).await,
                     Err(_) => break,
                 }
@@ -340,6 +348,8 @@ impl Conductor {
             interval(cfg.heartbeat_interval),
             Engine::heartbeat,
         ));
+        loops.push(engine.every("feed-trim", interval(cfg.feed.trim_interval), feed::trim));
+        loops.push(feed::webhooks::start(&engine));
         let power_sync = PowerSync::start(&engine).map(|(sync, handles)| {
             loops.extend(handles);
             sync

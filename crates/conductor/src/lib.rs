@@ -26,6 +26,7 @@ mod calls;
 mod claim;
 pub mod config;
 mod engine;
+pub mod feed;
 mod flows;
 pub mod fsm;
 mod membership;
@@ -37,6 +38,7 @@ mod timeouts;
 
 pub use config::ConductorConfig;
 pub use engine::{Conductor, ConductorError};
+pub use feed::FeedConfig;
 pub use power_sync::{PassReport, PowerSyncError, PowerSyncStats};
 
 /// Why an operation on a node stopped before it was done. Internal to the

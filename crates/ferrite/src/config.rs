@@ -123,6 +123,8 @@ pub struct Settings {
     pub boot_listen: Option<SocketAddr>,
     /// The `[boot]` section, owned by the boot crate.
     pub boot: ferrite_boot::BootConfig,
+    /// The `[feed]` section: change-feed retention and webhook delivery.
+    pub feed: ferrite_conductor::FeedConfig,
 }
 
 impl Default for Settings {
@@ -147,6 +149,7 @@ impl Default for Settings {
             fake: Default::default(),
             boot_listen: None,
             boot: Default::default(),
+            feed: Default::default(),
         }
     }
 }
@@ -284,6 +287,7 @@ pub fn figment(flags: &Flags, serve: Option<&ServeFlags>) -> Figment {
         .merge(section_env("CONDUCTOR_", "conductor"))
         // FERRITE_BOOT_LISTEN is the top-level `boot_listen`, not `[boot] listen`.
         .merge(section_env("BOOT_", "boot").ignore(&["listen"]))
+        .merge(section_env("FEED_", "feed"))
         .merge(Serialized::defaults(flags));
     if let Some(serve) = serve {
         fig = fig.merge(Serialized::defaults(serve));
@@ -746,6 +750,7 @@ mod tests {
             assert_eq!(s.fake, d.fake);
             assert_eq!(s.boot, d.boot);
             assert_eq!(s.boot_listen, d.boot_listen);
+            assert_eq!(s.feed, d.feed);
             Ok(())
         });
     }
@@ -765,10 +770,12 @@ mod tests {
             keys(serde_json::to_value(ferrite_conductor::ConductorConfig::default()).unwrap());
         let fake = keys(serde_json::to_value(ferrite_drivers::FakeDelays::default()).unwrap());
         let boot = keys(serde_json::to_value(ferrite_boot::BootConfig::default()).unwrap());
+        let feed = keys(serde_json::to_value(ferrite_conductor::FeedConfig::default()).unwrap());
         for key in conductor
             .iter()
             .chain(fake.iter())
             .chain(boot.iter())
+            .chain(feed.iter())
             .chain(
                 TOP_LEVEL_ENV_KEYS
                     .iter()

@@ -42,6 +42,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
 
+    // Before anything records a metric, so nothing early is lost.
+    ferrite_api::metrics::install();
     let store = Store::open(&db_url)
         .await
         .with_context(|| format!("cannot open the database {db_shown}"))?;
@@ -279,5 +281,6 @@ fn conductor_config(settings: &Settings, hostname: &str) -> ferrite_conductor::C
     let mut config = settings.conductor.clone();
     config.hostname = hostname.to_string();
     config.fake = settings.fake;
+    config.feed = settings.feed.clone();
     config
 }

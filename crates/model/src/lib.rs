@@ -17,7 +17,9 @@ pub mod power;
 pub mod provision;
 pub mod records;
 pub mod runbook;
+pub mod secret;
 pub mod version;
+pub mod webhook;
 
 pub use allocation::{Allocation, AllocationState};
 pub use deploy_template::DeployTemplate;
@@ -32,3 +34,4 @@ pub use provision::{Event, ProvisionState, Verb};
 pub use records::{FirmwareComponent, NodeInventory};
 pub use runbook::Runbook;
 pub use version::{MAX_VERSION, MIN_VERSION, Version};
+pub use webhook::Webhook;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use ferrite_model::{
     Allocation, Chassis, DeployTemplate, FirmwareComponent, HistoryMark, InspectionRule, Node,
-    NodeHistory, NodeInventory, Port, Portgroup, Runbook, VolumeConnector, VolumeTarget,
+    NodeHistory, NodeInventory, Port, Portgroup, Runbook, VolumeConnector, VolumeTarget, Webhook,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -13,6 +13,7 @@ use crate::Document;
 
 impl Document for Node {
     const KIND: &'static str = "Node";
+    const FEED: Option<&'static str> = Some("node");
     fn uuid(&self) -> Uuid {
         self.uuid
     }
@@ -61,6 +62,7 @@ impl Document for NodeHistory {
 
 impl Document for Port {
     const KIND: &'static str = "Port";
+    const FEED: Option<&'static str> = Some("port");
     fn uuid(&self) -> Uuid {
         self.uuid
     }
@@ -71,6 +73,7 @@ impl Document for Port {
 
 impl Document for Portgroup {
     const KIND: &'static str = "Portgroup";
+    const FEED: Option<&'static str> = Some("portgroup");
     fn uuid(&self) -> Uuid {
         self.uuid
     }
@@ -114,6 +117,7 @@ impl Document for Chassis {
 /// KIND is Ironic's wording of the resource in "could not be found".
 impl Document for DeployTemplate {
     const KIND: &'static str = "Deploy template";
+    const FEED: Option<&'static str> = Some("deploy_template");
     fn uuid(&self) -> Uuid {
         self.uuid
     }
@@ -125,6 +129,19 @@ impl Document for DeployTemplate {
 /// KIND is Ironic's wording of the resource in "could not be found".
 impl Document for Allocation {
     const KIND: &'static str = "Allocation";
+    const FEED: Option<&'static str> = Some("allocation");
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn set_updated_at(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+    }
+}
+
+/// Webhook subscriptions; their delivery status changes too often to be
+/// news, so they stay out of the feed.
+impl Document for Webhook {
+    const KIND: &'static str = "Webhook";
     fn uuid(&self) -> Uuid {
         self.uuid
     }

@@ -16,6 +16,9 @@
 #[macro_use]
 mod macros;
 mod document;
+pub mod events;
+mod feed;
+mod metrics;
 mod migrations;
 mod postgres;
 mod rows;
@@ -83,6 +86,17 @@ pub enum StoreError {
     /// transaction); the caller cannot fix it by changing the request.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// The change feed no longer holds the events after the `since` a
+    /// consumer asked for; it must start again from `oldest` (after a
+    /// resynchronisation of its own).
+    #[error(
+        "Events after the requested position were trimmed by the retention policy; the oldest \
+         available event is {oldest}."
+    )]
+    Trimmed {
+        /// The oldest `seq` still kept.
+        oldest: u64,
+    },
     /// A stored row no longer decodes into its model type; kept apart from
     /// `Db` because it points at data, not at the database.
     #[error("stored document is corrupt: {0}")]
@@ -99,6 +113,10 @@ pub trait Document: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static
     fn uuid(&self) -> Uuid;
     /// Lets the store stamp every durable change, so callers cannot forget.
     fn set_updated_at(&mut self, at: chrono::DateTime<chrono::Utc>);
+    /// The resource's name in the change feed (`node`, `port`, …), whose
+    /// every insert, update and delete the store appends as events in the
+    /// change's own transaction; `None` for kinds outside the feed.
+    const FEED: Option<&'static str> = None;
     /// What history is derived from, taken before a change; `None` for
     /// kinds that keep no history (all but nodes).
     fn history_mark(&self) -> Option<ferrite_model::HistoryMark> {
@@ -397,6 +415,44 @@ impl Store {
     /// Deletes one document by uuid. Deleting a node deletes its ports.
     pub async fn delete<D: Document>(&self, uuid: Uuid) -> Result<(), StoreError> {
         dispatch!(self.delete::<D>(uuid))
+    }
+
+    /// Events after `since` (oldest first, at most `limit`) whose type
+    /// matches `types` (exact names or `family.*`; empty for all).
+    /// `Trimmed` when retention already removed some of them.
+    pub async fn events(
+        &self,
+        since: u64,
+        limit: usize,
+        types: &[String],
+    ) -> Result<events::EventPage, StoreError> {
+        dispatch!(self.events(since, limit, types))
+    }
+
+    /// The feed's head `seq`, updated after every commit that appended
+    /// events — by this process, or on PostgreSQL by any process on the
+    /// database (LISTEN/NOTIFY, with a periodic re-check): long polls,
+    /// streams and webhook deliveries wait on it instead of polling.
+    pub fn watch_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        match &*self.db {
+            Db::Sqlite(db) => db.watch_events(),
+            Db::Postgres(db) => db.watch_events(),
+        }
+    }
+
+    /// The newest `seq` appended and committed, read now (the watch may be
+    /// a moment behind another process's commit).
+    pub async fn event_head(&self) -> Result<u64, StoreError> {
+        dispatch!(self.event_head())
+    }
+
+    /// Deletes up to [`events::TRIM_BATCH`] events `retention` no longer
+    /// keeps (never ones a webhook has yet to deliver); returns how many,
+    /// so the caller repeats while there are more. Safe to run from any
+    /// number of processes at once: it deletes by bound, so a repeat or a
+    /// concurrent run deletes nothing twice.
+    pub async fn trim_events(&self, retention: events::Retention) -> Result<u64, StoreError> {
+        dispatch!(self.trim_events(retention))
     }
 
     /// Uuids of nodes that carry a pending intent and no reservation.

@@ -38,7 +38,7 @@ macro_rules! write_methods {
         pub(crate) async fn delete<D: Document>(&self, uuid: Uuid) -> Result<(), StoreError> {
             let t = table_for(D::KIND)?;
             self.writer
-                .submit(move |c| -> BoxFuture<'_, _> { Box::pin(write::delete(c, t, uuid)) })
+                .submit(move |c| -> BoxFuture<'_, _> { Box::pin(write::delete::<D>(c, t, uuid)) })
                 .await
         }
 

@@ -157,6 +157,15 @@ pub(crate) const FIRMWARE_COMPONENTS: Table = Table {
     parent: Some(("node_uuid", "Node")),
 };
 
+/// Webhook subscriptions to the change feed, found by uuid.
+pub(crate) const WEBHOOKS: Table = Table {
+    kind: "Webhook",
+    name: "webhooks",
+    columns: &["uuid"],
+    by_name: false,
+    parent: None,
+};
+
 /// The table that keeps documents of `kind`.
 pub(crate) fn table_for(kind: &str) -> Result<&'static Table, StoreError> {
     match kind {
@@ -173,6 +182,7 @@ pub(crate) fn table_for(kind: &str) -> Result<&'static Table, StoreError> {
         "Firmware component" => Ok(&FIRMWARE_COMPONENTS),
         "Runbook" => Ok(&RUNBOOKS),
         "Inspection rule" => Ok(&INSPECTION_RULES),
+        "Webhook" => Ok(&WEBHOOKS),
         other => Err(StoreError::Db(sqlx::Error::Configuration(
             format!("no table keeps {other} documents").into(),
         ))),

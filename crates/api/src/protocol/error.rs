@@ -90,6 +90,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound { .. } => ApiError::not_found(err.to_string()),
             StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::Trimmed { .. } => ApiError::new(StatusCode::GONE, err.to_string()),
             StoreError::Db(_) | StoreError::Corrupt(_) => {
                 tracing::error!(error = %err, "store failure");
                 ApiError::new(

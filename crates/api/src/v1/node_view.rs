@@ -11,8 +11,7 @@ use serde_json::{Map, Value, json};
 use super::node_doc::{MaskedRaw, Missing, StoredNode, Verbatim, stored_text};
 use crate::protocol::{ApiVersion, BaseUrl};
 
-/// What is shown in place of a secret.
-pub const MASK: &str = "******";
+pub use ferrite_model::secret::{MASK, is_secret_key};
 
 /// Which projection of the node a response needs.
 #[derive(Debug, Clone, Copy)]
@@ -25,22 +24,6 @@ pub enum View<'a> {
     Summary,
     /// Exactly these fields (`fields=`).
     Only(&'a [String]),
-}
-
-/// Whether a key of a free-form dict holds a secret (checked without
-/// allocating: this runs for every key of every node listed).
-pub fn is_secret_key(key: &str) -> bool {
-    let has = |needle: &str| {
-        key.as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-    };
-    has("password")
-        || has("secret")
-        || has("token")
-        || key.len() >= 4 && key[key.len() - 4..].eq_ignore_ascii_case("_key")
-        || key.eq_ignore_ascii_case("configdrive")
-        || key.eq_ignore_ascii_case("image_url")
 }
 
 /// Replaces secret values of a dict (recursively) by the mask.

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ferrite_api::{App, Auth, router_up_to};
 use ferrite_conductor::{Conductor, ConductorConfig};
-use ferrite_store::Store;
+use ferrite_store::{Backend, Store};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -17,8 +17,69 @@ use tower::ServiceExt;
 pub struct Site {
     pub router: Router,
     pub store: Store,
+    /// The database's URL, for a second store on it (another process).
+    pub url: String,
     pub conductor: Arc<Conductor>,
     _dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server's admin URL, `None` when the run has none and
+/// does not require one (`FERRITE_TEST_PG_REQUIRED=1` makes that a
+/// failure), in which case PostgreSQL runs are skipped with a note.
+pub fn pg_admin_url() -> Option<String> {
+    match std::env::var("FERRITE_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let required = std::env::var("FERRITE_TEST_PG_REQUIRED").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "FERRITE_TEST_PG_REQUIRED=1 but FERRITE_TEST_PG_URL is not set"
+            );
+            eprintln!("note: FERRITE_TEST_PG_URL is not set; PostgreSQL run skipped");
+            None
+        }
+    }
+}
+
+/// Runs `test` on `backend` on a runtime of its own (two workers), unless
+/// it is PostgreSQL and there is no server.
+pub fn run_on<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if backend == Backend::Postgres && pg_admin_url().is_none() {
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test(backend));
+}
+
+/// Declares each `async fn NAME(backend: Backend)` as two tests,
+/// `NAME::sqlite` and `NAME::postgres`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {
+        $(
+            async fn $name($backend: ferrite_store::Backend) $body
+
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    $crate::common::run_on(ferrite_store::Backend::Sqlite, super::$name);
+                }
+
+                #[test]
+                fn postgres() {
+                    $crate::common::run_on(ferrite_store::Backend::Postgres, super::$name);
+                }
+            }
+        )*
+    };
 }
 
 /// One answer: status, headers and JSON body (Null when empty).
@@ -37,13 +98,41 @@ impl Site {
     /// advertised maximum: features are tested at their own versions
     /// before the lead raises `MAX_VERSION` past them.
     pub async fn start_up_to(max: ferrite_model::Version) -> Site {
+        Site::start_configured(max, |_| {}).await
+    }
+
+    /// A site whose conductor configuration `tune` adjusts first.
+    pub async fn start_configured(
+        max: ferrite_model::Version,
+        tune: impl FnOnce(&mut ConductorConfig),
+    ) -> Site {
+        Site::start_on(Backend::Sqlite, max, tune).await
+    }
+
+    /// A site on `backend`: SQLite in a temporary directory, or a fresh
+    /// database on the PostgreSQL server of `FERRITE_TEST_PG_URL` (see
+    /// [`pg_admin_url`]; the throwaway cluster goes with its databases).
+    pub async fn start_on(
+        backend: Backend,
+        max: ferrite_model::Version,
+        tune: impl FnOnce(&mut ConductorConfig),
+    ) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite:{}", dir.path().join("db.sqlite").display()),
+            Backend::Postgres => {
+                let admin = pg_admin_url().expect("PostgreSQL run without a server");
+                ferrite_store::testing::create_database(&admin)
+                    .await
+                    .unwrap()
+            }
+        };
         let store = Store::open(&url).await.unwrap();
-        let config = ConductorConfig {
+        let mut config = ConductorConfig {
             hostname: "test-conductor".into(),
             ..ConductorConfig::default()
         };
+        tune(&mut config);
         let conductor = Conductor::start(store.clone(), config).await.unwrap();
         let app = App {
             store: store.clone(),
@@ -55,9 +144,21 @@ impl Site {
         Site {
             router: router_up_to(app, max),
             store,
+            url,
             conductor,
             _dir: dir,
         }
+    }
+
+    /// Serves the site on a loopback port, for clients that need a real
+    /// connection (streams, disconnects); the server lives as long as the
+    /// test's runtime.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
     }
 
     /// Sends a request at `version` (None: no header).

@@ -80,9 +80,10 @@ struct Change {
 
 /// The one place a power state change found by the sync is announced.
 ///
-/// There is no change feed yet. When there is, this is where
-/// `node.power_state.changed` with `source: "out_of_band"` (and the old
-/// and new states, and whether Ferrite is reverting it) is emitted, and
+/// The change feed's `node.power_state.changed` event (`source`
+/// `out_of_band`, or `sync` when the state was or becomes unknown) is
+/// appended by the store in the update's own transaction, derived from the
+/// change, so it cannot be lost between the write and this call; this is
 /// where Nova's `power-update` callback would go (reference §8.2).
 fn power_state_changed(
     node: &Node,

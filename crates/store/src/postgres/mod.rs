@@ -7,10 +7,12 @@
 //! concurrent writers — in this process or in others on the same database —
 //! from losing or tearing each other's changes.
 
+mod events;
 mod query;
 mod write;
 mod writer;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferrite_model::Conductor;
@@ -19,8 +21,11 @@ use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Row};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::events::{EventPage, Retention};
 use crate::rows::{ConductorRow, conductor_from_row, decode, decode_page, lookup, not_found};
 use crate::schema::{Source, table_for};
 use crate::sql::{self, Arg};
@@ -55,10 +60,21 @@ const PENDING_INTENT: &str =
 const CONDUCTOR: &str = "SELECT hostname, conductor_group, drivers::text, online, created_at, \
                          updated_at FROM conductors WHERE hostname = $1";
 
-/// An open PostgreSQL database: one pool for reads and writes.
+/// An open PostgreSQL database: one pool for reads and writes, and the
+/// change feed's listener.
 pub(crate) struct Postgres {
     read: PgPool,
     writer: Writer,
+    /// The change feed's head `seq` as any process on the database moved
+    /// it, kept by `listener`.
+    head: Arc<watch::Sender<u64>>,
+    listener: JoinHandle<()>,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 fn options(url: &str) -> Result<PgConnectOptions, StoreError> {
@@ -97,14 +113,44 @@ impl Postgres {
             MIGRATOR.run(&pool).await.map_err(sqlx::Error::from)?;
         }
         tracing::debug!(url = %crate::redact_url(url), "store opened");
+        // A database opened unmigrated may have no feed yet: its head is 0.
+        let head = Arc::new(watch::Sender::new(events::head(&pool).await.unwrap_or(0)));
         Ok(Postgres {
             read: pool.clone(),
+            listener: events::listen(pool.clone(), Arc::clone(&head)),
             writer: Writer::start(pool),
+            head,
         })
     }
 
     pub(crate) async fn close(&self) {
+        self.listener.abort();
         self.writer.close().await;
+    }
+
+    pub(crate) fn watch_events(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    pub(crate) async fn event_head(&self) -> Result<u64, StoreError> {
+        events::head(&self.read).await
+    }
+
+    pub(crate) async fn events(
+        &self,
+        since: u64,
+        limit: usize,
+        types: &[String],
+    ) -> Result<EventPage, StoreError> {
+        events::page(&self.read, since, limit, types).await
+    }
+
+    pub(crate) async fn trim_events(&self, retention: Retention) -> Result<u64, StoreError> {
+        self.writer
+            .submit(move |c| -> BoxFuture<'_, _> {
+                Box::pin(events::trim(c, retention, chrono::Utc::now()))
+            })
+            .await
     }
 
     read_methods!();

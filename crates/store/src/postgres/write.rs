@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 use sqlx::error::{DatabaseError, ErrorKind};
 use uuid::Uuid;
 
+use super::events::{children_of, record_delete, record_write};
 use crate::document::chassis_not_empty;
 use crate::rows::{self, HISTORY_MAX_ENTRIES, encode, not_found, stamp};
 use crate::schema::{NODE_HISTORY, Table};
@@ -58,28 +59,65 @@ pub(crate) async fn insert<D: Document>(
 ) -> Result<D, StoreError> {
     let text = encode(&doc)?;
     let sql = format!("INSERT INTO {} (doc) VALUES ($1::jsonb)", table.name);
-    match sqlx::query(&sql).bind(&text).execute(&mut *conn).await {
-        Ok(_) => Ok(doc),
-        Err(e) => Err(explain(table, &text, e)),
+    if let Err(e) = sqlx::query(&sql).bind(&text).execute(&mut *conn).await {
+        return Err(explain(table, &text, e));
     }
+    record_write::<D>(conn, doc.uuid(), None, &text).await?;
+    Ok(doc)
 }
 
 /// Replaces the document with `doc`'s uuid, or inserts it when there is
-/// none, in one statement so two writers cannot both insert.
+/// none. The stored document is read (and locked) first, for the change
+/// feed's `updated` events; when there is none, an insert that yields to a
+/// concurrent one (`ON CONFLICT DO NOTHING` waits for it to commit) means
+/// the row now exists, and the replacement is tried again.
 pub(crate) async fn put<D: Document>(
     conn: &mut PgConnection,
     table: &'static Table,
     doc: D,
 ) -> Result<D, StoreError> {
     let text = encode(&doc)?;
-    let sql = format!(
-        "INSERT INTO {} (doc) VALUES ($1::jsonb) ON CONFLICT (uuid) DO UPDATE SET doc = excluded.doc",
-        table.name
-    );
-    match sqlx::query(&sql).bind(&text).execute(&mut *conn).await {
-        Ok(_) => Ok(doc),
-        Err(e) => Err(explain(table, &text, e)),
+    let ident = Ident::Uuid(doc.uuid());
+    for _ in 0..3 {
+        match fetch_row(conn, table, &ident).await {
+            Ok((id, before)) => {
+                let sql = format!("UPDATE {} SET doc = $1::jsonb WHERE id = $2", table.name);
+                if let Err(e) = sqlx::query(&sql)
+                    .bind(&text)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                {
+                    return Err(explain(table, &text, e));
+                }
+                record_write::<D>(conn, doc.uuid(), Some(&before), &text).await?;
+                return Ok(doc);
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let sql = format!(
+            "INSERT INTO {} (doc) VALUES ($1::jsonb) ON CONFLICT (uuid) DO NOTHING RETURNING id",
+            table.name
+        );
+        let inserted: Option<i64> = match sqlx::query_scalar(&sql)
+            .bind(&text)
+            .fetch_optional(&mut *conn)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => return Err(explain(table, &text, e)),
+        };
+        if inserted.is_some() {
+            record_write::<D>(conn, doc.uuid(), None, &text).await?;
+            return Ok(doc);
+        }
     }
+    Err(StoreError::Conflict(format!(
+        "{} {} is being written by others; try again.",
+        table.kind,
+        doc.uuid()
+    )))
 }
 
 pub(crate) async fn update<D, T, E, F>(
@@ -105,6 +143,7 @@ where
         return Err(E::from(explain(table, &changed.text, e)));
     }
     append_history(conn, changed.doc.uuid(), changed.history).await?;
+    record_write::<D>(conn, changed.doc.uuid(), Some(&text), &changed.text).await?;
     Ok((changed.doc, changed.out))
 }
 
@@ -132,7 +171,7 @@ async fn append_history(
     Ok(())
 }
 
-pub(crate) async fn delete(
+pub(crate) async fn delete<D: Document>(
     conn: &mut PgConnection,
     table: &'static Table,
     uuid: Uuid,
@@ -149,6 +188,16 @@ pub(crate) async fn delete(
             return Err(StoreError::Conflict(chassis_not_empty(uuid)));
         }
     }
+    let children = if D::FEED.is_some() && table.name == "nodes" {
+        // Locked first, so the children read are all that go with it.
+        sqlx::query("SELECT 1 FROM nodes WHERE uuid = $1 FOR UPDATE")
+            .bind(&key)
+            .execute(&mut *conn)
+            .await?;
+        children_of(conn, uuid).await?
+    } else {
+        Vec::new()
+    };
     // A node's ports go by ON DELETE CASCADE in this same statement.
     let sql = format!("DELETE FROM {} WHERE uuid = $1", table.name);
     let done = match sqlx::query(&sql).bind(&key).execute(&mut *conn).await {
@@ -166,7 +215,7 @@ pub(crate) async fn delete(
     if done.rows_affected() == 0 {
         return Err(not_found(table.kind, uuid));
     }
-    Ok(())
+    record_delete::<D>(conn, uuid, children).await
 }
 
 pub(crate) async fn register_conductor(

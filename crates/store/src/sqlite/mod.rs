@@ -5,11 +5,13 @@
 //! `query_only` connections reads. WAL lets the readers see the last commit
 //! while the writer works on the next one.
 
+mod events;
 mod query;
 mod write;
 mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferrite_model::Conductor;
@@ -20,8 +22,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, SqliteConnection};
+use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::events::{EventPage, Retention};
 use crate::rows::{ConductorRow, conductor_from_row, decode, decode_page, lookup, not_found};
 use crate::schema::{Source, table_for};
 use crate::sql::{self, Arg};
@@ -48,6 +52,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub(crate) struct Sqlite {
     read: SqlitePool,
     writer: Writer,
+    /// The change feed's head `seq`, published after each commit.
+    head: Arc<watch::Sender<u64>>,
 }
 
 /// What the file at `url` has applied; a file that does not exist has
@@ -117,6 +123,7 @@ impl Sqlite {
         if migrate {
             MIGRATOR.run(&mut conn).await.map_err(sqlx::Error::from)?;
         }
+        let head = Arc::new(events::head_channel(&mut conn).await);
 
         // Sorts of a list page stay in memory instead of a temporary file.
         let read_options = base
@@ -133,8 +140,34 @@ impl Sqlite {
         tracing::debug!(path = %path.display(), "store opened");
         Ok(Sqlite {
             read,
-            writer: Writer::start(conn),
+            writer: Writer::start(conn, events::publisher(Arc::clone(&head))),
+            head,
         })
+    }
+
+    pub(crate) fn watch_events(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    pub(crate) async fn event_head(&self) -> Result<u64, StoreError> {
+        Ok(*self.head.borrow())
+    }
+
+    pub(crate) async fn events(
+        &self,
+        since: u64,
+        limit: usize,
+        types: &[String],
+    ) -> Result<EventPage, StoreError> {
+        events::page(&self.read, since, limit, types).await
+    }
+
+    pub(crate) async fn trim_events(&self, retention: Retention) -> Result<u64, StoreError> {
+        self.writer
+            .submit(move |c| -> BoxFuture<'_, _> {
+                Box::pin(events::trim(c, retention, chrono::Utc::now()))
+            })
+            .await
     }
 
     pub(crate) async fn close(&self) {

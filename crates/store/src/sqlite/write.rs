@@ -8,6 +8,7 @@ use sqlx::SqliteConnection;
 use sqlx::error::DatabaseError;
 use uuid::Uuid;
 
+use super::events::{record_delete, record_write};
 use crate::document::chassis_not_empty;
 use crate::rows::{self, HISTORY_MAX_ENTRIES, encode, not_found, stamp};
 use crate::schema::{NODE_HISTORY, Table};
@@ -50,10 +51,11 @@ pub(crate) async fn insert<D: Document>(
 ) -> Result<D, StoreError> {
     let text = encode(&doc)?;
     let sql = format!("INSERT INTO {} (doc) VALUES (?)", table.name);
-    match sqlx::query(&sql).bind(&text).execute(&mut *conn).await {
-        Ok(_) => Ok(doc),
-        Err(e) => Err(explain(table, &text, e)),
+    if let Err(e) = sqlx::query(&sql).bind(&text).execute(&mut *conn).await {
+        return Err(explain(table, &text, e));
     }
+    record_write::<D>(conn, doc.uuid(), None, &text, Utc::now()).await?;
+    Ok(doc)
 }
 
 /// Replaces the document with `doc`'s uuid, or inserts it when there is
@@ -63,17 +65,20 @@ pub(crate) async fn put<D: Document>(
     table: &'static Table,
     doc: D,
 ) -> Result<D, StoreError> {
+    let (id, before) = match fetch_row(conn, table, &Ident::Uuid(doc.uuid())).await {
+        Ok(row) => row,
+        Err(StoreError::NotFound { .. }) => return insert(conn, table, doc).await,
+        Err(e) => return Err(e),
+    };
     let text = encode(&doc)?;
-    let sql = format!("UPDATE {} SET doc = ? WHERE uuid = ?", table.name);
-    let done = sqlx::query(&sql)
+    let sql = format!("UPDATE {} SET doc = ? WHERE id = ?", table.name);
+    sqlx::query(&sql)
         .bind(&text)
-        .bind(doc.uuid().to_string())
+        .bind(id)
         .execute(&mut *conn)
         .await
         .map_err(|e| explain(table, &text, e))?;
-    if done.rows_affected() == 0 {
-        return insert(conn, table, doc).await;
-    }
+    record_write::<D>(conn, doc.uuid(), Some(&before), &text, Utc::now()).await?;
     Ok(doc)
 }
 
@@ -100,6 +105,14 @@ where
         return Err(E::from(explain(table, &changed.text, e)));
     }
     append_history(conn, changed.doc.uuid(), changed.history).await?;
+    record_write::<D>(
+        conn,
+        changed.doc.uuid(),
+        Some(&text),
+        &changed.text,
+        Utc::now(),
+    )
+    .await?;
     Ok((changed.doc, changed.out))
 }
 
@@ -127,7 +140,7 @@ async fn append_history(
     Ok(())
 }
 
-pub(crate) async fn delete(
+pub(crate) async fn delete<D: Document>(
     conn: &mut SqliteConnection,
     table: &'static Table,
     uuid: Uuid,
@@ -143,6 +156,7 @@ pub(crate) async fn delete(
             return Err(StoreError::Conflict(chassis_not_empty(uuid)));
         }
     }
+    record_delete::<D>(conn, uuid).await?;
     // A node's ports go by ON DELETE CASCADE in this same statement.
     let sql = format!("DELETE FROM {} WHERE uuid = ?", table.name);
     let done = sqlx::query(&sql).bind(&key).execute(&mut *conn).await?;

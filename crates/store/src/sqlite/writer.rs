@@ -24,6 +24,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Counters, StoreError, WriteStats};
 
+/// Run on the writer connection after every successful COMMIT, before the
+/// batch's callers are answered: how the change feed publishes its new
+/// head, so a waiter woken by it always finds the events committed.
+pub(crate) type AfterCommit =
+    Box<dyn for<'c> FnMut(&'c mut SqliteConnection) -> BoxFuture<'c, ()> + Send>;
+
 /// Most jobs committed by one transaction: enough to amortise the fsync over
 /// a burst of 64 clients, small enough that no caller waits long behind
 /// others.
@@ -124,10 +130,10 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer task that owns `conn` from now on.
-    pub(crate) fn start(conn: SqliteConnection) -> Writer {
+    pub(crate) fn start(conn: SqliteConnection, after_commit: AfterCommit) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(conn, rx, Arc::clone(&counters)));
+        tokio::spawn(run(conn, rx, Arc::clone(&counters), after_commit));
         Writer { tx, counters }
     }
 
@@ -164,7 +170,12 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, counters: Arc<Counters>) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Msg>,
+    counters: Arc<Counters>,
+    mut after_commit: AfterCommit,
+) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut closing = Vec::new();
     while closing.is_empty() && rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
@@ -179,7 +190,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>, counters: 
             rx: &mut rx,
             closing: &mut closing,
         };
-        commit_batch(&mut conn, jobs, &mut inbox, &counters).await;
+        commit_batch(&mut conn, jobs, &mut inbox, &counters, &mut after_commit).await;
     }
     rx.close();
     let closed = sqlx::Error::PoolClosed;
@@ -233,6 +244,7 @@ async fn commit_batch(
     mut jobs: VecDeque<Box<dyn Job>>,
     inbox: &mut Inbox<'_>,
     counters: &Counters,
+    after_commit: &mut AfterCommit,
 ) {
     while !jobs.is_empty() {
         if let Err(e) = exec(conn, BEGIN).await {
@@ -294,6 +306,7 @@ async fn commit_batch(
             counters
                 .jobs
                 .fetch_add(done.len() as u64, Ordering::Relaxed);
+            after_commit(conn).await;
         }
         for outcome in done {
             outcome.deliver(commit.as_ref().map(|_| ()));

@@ -10,6 +10,7 @@ mod allocations;
 mod concurrency;
 mod conductors;
 mod crud;
+mod feed;
 mod history;
 mod paging;
 mod query;
