@@ -31,12 +31,35 @@ pub(crate) fn is_fresh(record: &ConductorRecord, timeout_seconds: f64, now: Date
     record.online && now - seen <= limit
 }
 
-/// The conductor configured by `config`, as a ring member. Every
-/// conductor takes every role until roles are registered in the database
-/// beside the group (a role known only to its own process would leave work
-/// that no other conductor knows to pick up).
+/// Every role there is; `--roles` accepts these.
+pub const ROLES: &[&str] = &[POWER, PROVISION];
+
+/// The conductor configured by `config`, as a ring member.
 pub(crate) fn member(config: &ConductorConfig) -> Member {
-    Member::new(config.hostname.clone(), config.conductor_group.clone())
+    member_of(&config.hostname, &config.conductor_group, &config.roles)
+}
+
+fn member_of(hostname: &str, group: &str, roles: &[String]) -> Member {
+    let mut m = Member::new(hostname, group);
+    m.roles = roles.iter().cloned().collect();
+    m
+}
+
+/// The ring over the registered conductors that are alive at `now`, plus
+/// `me` (a running conductor is a member whatever its last heartbeat
+/// says). Shared by conductors and API processes, so both route alike.
+pub(crate) fn live_ring(
+    records: &[ConductorRecord],
+    me: Option<Member>,
+    timeout_seconds: f64,
+    now: DateTime<Utc>,
+) -> Ring {
+    let mine = me.as_ref().map(|m| m.hostname.clone());
+    let others = records
+        .iter()
+        .filter(|r| Some(&r.hostname) != mine.as_ref() && is_fresh(r, timeout_seconds, now))
+        .map(|r| member_of(&r.hostname, &r.conductor_group, &r.roles));
+    Ring::new(me.into_iter().chain(others))
 }
 
 /// The ring currently in force; cheap to read from any task.
@@ -61,7 +84,7 @@ impl Membership {
             .clone()
     }
 
-    fn set(&self, ring: Ring) {
+    pub(crate) fn set(&self, ring: Ring) {
         *self
             .ring
             .write()
@@ -80,14 +103,12 @@ pub(crate) async fn refresh(engine: &Engine) {
             return;
         }
     };
-    let now = Utc::now();
-    let timeout = engine.config.heartbeat_timeout;
-    let me = member(&engine.config);
-    let others = records
-        .iter()
-        .filter(|r| r.hostname != engine.config.hostname && is_fresh(r, timeout, now))
-        .map(|r| Member::new(r.hostname.clone(), r.conductor_group.clone()));
-    let ring = Ring::new(std::iter::once(me).chain(others));
+    let ring = live_ring(
+        &records,
+        Some(member(&engine.config)),
+        engine.config.heartbeat_timeout,
+        Utc::now(),
+    );
     let before: Vec<String> = engine
         .membership
         .ring()
