@@ -131,3 +131,55 @@ pub(crate) fn owns(engine: &Engine, node: Uuid, group: &str, role: &str) -> bool
         .owner(node, group, role)
         .is_some_and(|m| m.hostname == engine.config.hostname)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(hostname: &str, group: &str, roles: &[&str], age_seconds: i64) -> ConductorRecord {
+        let now = Utc::now();
+        ConductorRecord {
+            hostname: hostname.into(),
+            conductor_group: group.into(),
+            drivers: vec!["fake-hardware".into()],
+            online: true,
+            created_at: now,
+            updated_at: Some(now - chrono::Duration::seconds(age_seconds)),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn each_role_goes_to_a_live_conductor_of_the_nodes_group_that_takes_it() {
+        let records = [
+            record("power-only", "", &[POWER], 0),
+            record("prov-only", "", &[PROVISION], 0),
+            record("dead-all", "", &[], 120),
+            record("edge-all", "edge-1", &[], 0),
+        ];
+        let ring = live_ring(&records, None, 60.0, Utc::now());
+        for _ in 0..200 {
+            let node = Uuid::new_v4();
+            let owner =
+                |group: &str, role: &str| ring.owner(node, group, role).map(|m| m.hostname.clone());
+            assert_eq!(owner("", POWER).as_deref(), Some("power-only"));
+            assert_eq!(owner("", PROVISION).as_deref(), Some("prov-only"));
+            assert_eq!(owner("edge-1", POWER).as_deref(), Some("edge-all"));
+            assert_eq!(owner("edge-1", PROVISION).as_deref(), Some("edge-all"));
+            assert_eq!(owner("nowhere", PROVISION), None);
+        }
+    }
+
+    #[test]
+    fn a_running_conductor_is_a_member_whatever_its_record_says() {
+        let records = [record("me", "", &[], 600)];
+        let me = member_of("me", "", &[]);
+        let ring = live_ring(&records, Some(me), 60.0, Utc::now());
+        assert_eq!(ring.members().len(), 1);
+        assert!(
+            live_ring(&records, None, 60.0, Utc::now())
+                .members()
+                .is_empty()
+        );
+    }
+}

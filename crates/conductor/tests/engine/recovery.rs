@@ -150,6 +150,7 @@ async fn a_locked_node_waits_for_its_lock() {
         online: true,
         created_at: Utc::now(),
         updated_at: Some(Utc::now()),
+        roles: Vec::new(),
     })
     .await
     .expect("register other");
@@ -207,6 +208,7 @@ async fn locks_of_dead_conductors_are_taken_over() {
         online: true,
         created_at: Utc::now() - chrono::Duration::hours(1),
         updated_at: None,
+        roles: Vec::new(),
     })
     .await
     .expect("register stale");
