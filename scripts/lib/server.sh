@@ -8,8 +8,9 @@
 # database of its own on the PostgreSQL server FERRITE_TEST_PG_URL names
 # (scripts/with-pg.sh starts one), dropped again by server_stop. With
 # FERRITE_TEST_SERVE_DATABASE=postgresql-split the site is split as in
-# production: `ferrite api` plus two `ferrite conductor` processes (c1, c2)
-# on that database, all stopped by PID by server_stop.
+# production: `ferrite api` plus FERRITE_TEST_CONDUCTORS (default 2)
+# `ferrite conductor` processes (c1, c2, …) on that database, their PIDs in
+# FERRITE_CONDUCTOR_PIDS, all stopped by PID by server_stop.
 
 REPO_ROOT="${REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 FERRITE_BIN="${FERRITE_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/ferrite}"
@@ -56,15 +57,15 @@ server_start() {
   done
   if [ "$mode" = postgresql-split ]; then
     verb=api
-    for c in c1 c2; do
+    for c in $(seq -f 'c%g' 1 "${FERRITE_TEST_CONDUCTORS:-2}"); do
       env "${unset_args[@]}" RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$@" "$FERRITE_BIN" \
         conductor --name "$c" --data-dir "$FERRITE_DATA/$c" "${database[@]}" \
         </dev/null >>"$FERRITE_LOG" 2>&1 &
       FERRITE_CONDUCTOR_PIDS+=($!)
     done
-    # The API refuses nodes in groups no live conductor serves: wait for both.
+    # The API refuses nodes in groups no live conductor serves: wait for all.
     for _ in $(seq 1 150); do
-      [ "$(grep -c 'conductor started' "$FERRITE_LOG" 2>/dev/null)" -ge 2 ] && break
+      [ "$(grep -c 'conductor started' "$FERRITE_LOG" 2>/dev/null)" -ge "${#FERRITE_CONDUCTOR_PIDS[@]}" ] && break
       sleep 0.1
     done
   fi
