@@ -4,6 +4,9 @@
 # and the lifecycle at once; it asserts nothing about speed (numbers belong in
 # docs/benchmarks.md, see there for the full-size runs).
 # Usage: scripts/bench-smoke.sh [NODES] [CONCURRENCY]
+# With FERRITE_TEST_SERVE_DATABASE=postgresql-split (under scripts/with-pg.sh)
+# it runs against `ferrite api` + FERRITE_TEST_CONDUCTORS conductors and
+# reports their summed RSS.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib/server.sh
@@ -26,7 +29,7 @@ trap on_exit EXIT
 
 server_start
 "$BENCH_BIN" --url "$FERRITE_URL" --nodes "$NODES" --concurrency "$CONCURRENCY" \
-  --pid "$FERRITE_PID" --wait-timeout 300
+  --pid "$FERRITE_PID" "${FERRITE_CONDUCTOR_PIDS[@]/#/--pid=}" --wait-timeout "${BENCH_WAIT:-300}"
 if grep -qi "database is locked" "$FERRITE_LOG"; then
   echo "server log mentions 'database is locked'" >&2
   exit 1

@@ -246,14 +246,11 @@ where
     Fut: std::future::Future<Output = Result<(NodeUpdate, T), DriverError>>,
 {
     let host = engine.hostname().to_string();
+    let ttl = crate::lease::ttl(&engine.config);
     let (node, ()) = engine
         .store
         .update::<Node, (), FlowError, _>(&Ident::Uuid(uuid), move |n| {
-            if let Some(holder) = &n.reservation {
-                return Err(FlowError::Locked(holder.clone()));
-            }
-            n.reservation = Some(host);
-            Ok(())
+            crate::lease::take(n, &host, ttl, chrono::Utc::now())
         })
         .await
         .map_err(|e| from_flow(uuid, e))?;
@@ -267,7 +264,7 @@ where
                 return Err(FlowError::LostLock);
             }
             update.apply(n);
-            n.reservation = None;
+            crate::lease::release(n);
             Ok(())
         })
         .await;

@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::engine::Engine;
-use crate::{FlowError, flows, fsm, membership};
+use crate::{FlowError, flows, fsm, lease, membership};
 
 /// A node this conductor holds the lock of, with its latest snapshot.
 pub(crate) struct Locked {
@@ -55,17 +55,16 @@ impl Locked {
             return Err(FlowError::LostLock);
         }
         let host = self.engine.hostname().to_string();
+        let ttl = lease::ttl(&self.engine.config);
         let now = Utc::now();
         let result = self
             .engine
             .store
             .update::<Node, T, FlowError, _>(&Ident::Uuid(self.node.uuid), move |n| {
-                if n.reservation.as_deref() != Some(host.as_str()) {
-                    return Err(FlowError::LostLock);
-                }
+                lease::renew(n, &host, ttl, now)?;
                 let out = change(n, now)?;
                 if release {
-                    n.reservation = None;
+                    lease::release(n);
                 }
                 Ok(out)
             })
@@ -98,6 +97,7 @@ impl Locked {
 /// had another intent waiting when the work finished.
 pub(crate) async fn run_once(engine: &Arc<Engine>, uuid: Uuid) -> bool {
     let host = engine.hostname().to_string();
+    let ttl = lease::ttl(&engine.config);
     let ring = engine.membership.ring();
     let claimed = engine
         .store
@@ -109,12 +109,8 @@ pub(crate) async fn run_once(engine: &Arc<Engine>, uuid: Uuid) -> bool {
             if owner.is_none_or(|m| m.hostname != host) {
                 return Err(FlowError::NotOwner(owner.map(|m| m.hostname.clone())));
             }
-            if let Some(holder) = &n.reservation {
-                return Err(FlowError::Locked(holder.clone()));
-            }
-            let intent = n.intent.take().ok_or(FlowError::NothingToDo)?;
-            n.reservation = Some(host);
-            Ok(intent)
+            lease::take(n, &host, ttl, Utc::now())?;
+            n.intent.take().ok_or(FlowError::NothingToDo)
         })
         .await;
     let (node, intent) = match claimed {
@@ -187,7 +183,7 @@ pub(crate) async fn abandon(engine: &Arc<Engine>, uuid: Uuid, reason: String) {
                         format!("The power change to {target} did not complete: {reason}")
                     });
                 }
-                n.reservation = None;
+                lease::release(n);
                 Ok(())
             })
             .await;

@@ -20,6 +20,12 @@ pub struct ConductorConfig {
     pub hostname: String,
     /// The conductor group (`conductor_group`) this conductor registers in.
     pub conductor_group: String,
+    /// The kinds of work this conductor takes (`--roles`): `power` (the
+    /// power-state sync, which needs the BMC network) and `provision`
+    /// (provisioning flows and driver calls). Empty takes every kind.
+    /// Registered beside the group so that every process routes a node's
+    /// work of each kind to a live conductor that takes it.
+    pub roles: Vec<String>,
     /// Whether `provide` and undeploy run automated cleaning; a node's own
     /// `automated_clean` overrides it.
     pub automated_clean: bool,
@@ -119,6 +125,7 @@ impl Default for ConductorConfig {
         ConductorConfig {
             hostname: default_hostname(),
             conductor_group: String::new(),
+            roles: Vec::new(),
             automated_clean: true,
             deploy_callback_timeout: 1800.0,
             clean_callback_timeout: 1800.0,

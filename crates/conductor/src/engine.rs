@@ -22,8 +22,8 @@ use crate::bmc_events::BmcEvents;
 use crate::config::{ConductorConfig, interval, secs};
 use crate::power_sync::{PassReport, PowerSync, PowerSyncError, PowerSyncStats};
 use crate::{
-    CallError, ConductorApi, DriverCall, allocations, calls, claim, feed, membership, recovery,
-    timeouts,
+    CallError, ConductorApi, DriverCall, allocations, calls, claim, feed, membership, notify,
+    recovery, timeouts,
 };
 
 /// Why the conductor could not start.
@@ -221,11 +221,20 @@ impl Engine {
             }
             Err(e) => warn!(error = %e, "sweep for pending intents failed"),
         }
+        notify::poll_calls(&self).await;
     }
 
+    /// Proves this conductor alive, renews the leases of the locks it
+    /// holds (one write), refreshes the ring, then takes over the lapsed
+    /// locks of the nodes it now owns.
     async fn heartbeat(self: Arc<Self>) {
+        let until = Utc::now() + crate::lease::ttl(&self.config);
         match self.store.heartbeat_conductor(self.hostname()).await {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Err(e) = self.store.renew_leases(self.hostname(), until).await {
+                    warn!(error = %e, "renewing this conductor's leases failed");
+                }
+            }
             Err(StoreError::NotFound { .. }) => {
                 if let Err(e) = self.register().await {
                     warn!(error = %e, "re-registering the conductor failed");
@@ -234,6 +243,7 @@ impl Engine {
             Err(e) => warn!(error = %e, "conductor heartbeat failed"),
         }
         membership::refresh(&self).await;
+        recovery::take_over_orphans(&self).await;
     }
 
     async fn register(&self) -> Result<(), StoreError> {
@@ -244,6 +254,7 @@ impl Engine {
             online: true,
             created_at: Utc::now(),
             updated_at: None,
+            roles: self.config.roles.clone(),
         };
         self.store.register_conductor(&record).await
     }
@@ -331,6 +342,7 @@ impl Conductor {
             }
             .instrument(span.clone()),
         ));
+        loops.extend(notify::start(&engine));
         let cfg = &engine.config;
         loops.push(engine.every("sweep", interval(cfg.sweep_interval), Engine::sweep));
         loops.push(engine.every(

@@ -29,9 +29,12 @@ mod engine;
 pub mod feed;
 mod flows;
 pub mod fsm;
+mod lease;
 mod membership;
+mod notify;
 mod power_sync;
 mod recovery;
+mod remote;
 pub mod ring;
 pub mod steps;
 mod timeouts;
@@ -39,7 +42,9 @@ mod timeouts;
 pub use config::ConductorConfig;
 pub use engine::{Conductor, ConductorError};
 pub use feed::FeedConfig;
+pub use membership::ROLES;
 pub use power_sync::{PassReport, PowerSyncError, PowerSyncStats};
+pub use remote::RemoteConductors;
 
 /// Why an operation on a node stopped before it was done. Internal to the
 /// engine; public so the pure helpers in [`fsm`] can return it.
@@ -75,8 +80,9 @@ pub enum FlowError {
     Stale(String),
 }
 
-/// A synchronous driver operation the API needs answered now.
-#[derive(Debug, Clone, PartialEq)]
+/// A synchronous driver operation the API needs answered now. Serialisable
+/// because an API process hands it to the owning conductor as a row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DriverCall {
     /// `GET /validate`: `{iface: {result, reason?}}` for every kind.
     Validate,

@@ -31,12 +31,35 @@ pub(crate) fn is_fresh(record: &ConductorRecord, timeout_seconds: f64, now: Date
     record.online && now - seen <= limit
 }
 
-/// The conductor configured by `config`, as a ring member. Every
-/// conductor takes every role until roles are registered in the database
-/// beside the group (a role known only to its own process would leave work
-/// that no other conductor knows to pick up).
+/// Every role there is; `--roles` accepts these.
+pub const ROLES: &[&str] = &[POWER, PROVISION];
+
+/// The conductor configured by `config`, as a ring member.
 pub(crate) fn member(config: &ConductorConfig) -> Member {
-    Member::new(config.hostname.clone(), config.conductor_group.clone())
+    member_of(&config.hostname, &config.conductor_group, &config.roles)
+}
+
+fn member_of(hostname: &str, group: &str, roles: &[String]) -> Member {
+    let mut m = Member::new(hostname, group);
+    m.roles = roles.iter().cloned().collect();
+    m
+}
+
+/// The ring over the registered conductors that are alive at `now`, plus
+/// `me` (a running conductor is a member whatever its last heartbeat
+/// says). Shared by conductors and API processes, so both route alike.
+pub(crate) fn live_ring(
+    records: &[ConductorRecord],
+    me: Option<Member>,
+    timeout_seconds: f64,
+    now: DateTime<Utc>,
+) -> Ring {
+    let mine = me.as_ref().map(|m| m.hostname.clone());
+    let others = records
+        .iter()
+        .filter(|r| Some(&r.hostname) != mine.as_ref() && is_fresh(r, timeout_seconds, now))
+        .map(|r| member_of(&r.hostname, &r.conductor_group, &r.roles));
+    Ring::new(me.into_iter().chain(others))
 }
 
 /// The ring currently in force; cheap to read from any task.
@@ -61,7 +84,7 @@ impl Membership {
             .clone()
     }
 
-    fn set(&self, ring: Ring) {
+    pub(crate) fn set(&self, ring: Ring) {
         *self
             .ring
             .write()
@@ -80,14 +103,12 @@ pub(crate) async fn refresh(engine: &Engine) {
             return;
         }
     };
-    let now = Utc::now();
-    let timeout = engine.config.heartbeat_timeout;
-    let me = member(&engine.config);
-    let others = records
-        .iter()
-        .filter(|r| r.hostname != engine.config.hostname && is_fresh(r, timeout, now))
-        .map(|r| Member::new(r.hostname.clone(), r.conductor_group.clone()));
-    let ring = Ring::new(std::iter::once(me).chain(others));
+    let ring = live_ring(
+        &records,
+        Some(member(&engine.config)),
+        engine.config.heartbeat_timeout,
+        Utc::now(),
+    );
     let before: Vec<String> = engine
         .membership
         .ring()
@@ -109,4 +130,56 @@ pub(crate) fn owns(engine: &Engine, node: Uuid, group: &str, role: &str) -> bool
         .ring()
         .owner(node, group, role)
         .is_some_and(|m| m.hostname == engine.config.hostname)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(hostname: &str, group: &str, roles: &[&str], age_seconds: i64) -> ConductorRecord {
+        let now = Utc::now();
+        ConductorRecord {
+            hostname: hostname.into(),
+            conductor_group: group.into(),
+            drivers: vec!["fake-hardware".into()],
+            online: true,
+            created_at: now,
+            updated_at: Some(now - chrono::Duration::seconds(age_seconds)),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn each_role_goes_to_a_live_conductor_of_the_nodes_group_that_takes_it() {
+        let records = [
+            record("power-only", "", &[POWER], 0),
+            record("prov-only", "", &[PROVISION], 0),
+            record("dead-all", "", &[], 120),
+            record("edge-all", "edge-1", &[], 0),
+        ];
+        let ring = live_ring(&records, None, 60.0, Utc::now());
+        for _ in 0..200 {
+            let node = Uuid::new_v4();
+            let owner =
+                |group: &str, role: &str| ring.owner(node, group, role).map(|m| m.hostname.clone());
+            assert_eq!(owner("", POWER).as_deref(), Some("power-only"));
+            assert_eq!(owner("", PROVISION).as_deref(), Some("prov-only"));
+            assert_eq!(owner("edge-1", POWER).as_deref(), Some("edge-all"));
+            assert_eq!(owner("edge-1", PROVISION).as_deref(), Some("edge-all"));
+            assert_eq!(owner("nowhere", PROVISION), None);
+        }
+    }
+
+    #[test]
+    fn a_running_conductor_is_a_member_whatever_its_record_says() {
+        let records = [record("me", "", &[], 600)];
+        let me = member_of("me", "", &[]);
+        let ring = live_ring(&records, Some(me), 60.0, Utc::now());
+        assert_eq!(ring.members().len(), 1);
+        assert!(
+            live_ring(&records, None, 60.0, Utc::now())
+                .members()
+                .is_empty()
+        );
+    }
 }

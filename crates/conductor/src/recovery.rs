@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::engine::Engine;
-use crate::membership::is_fresh;
+use crate::membership::{PROVISION, is_fresh};
 use crate::{FlowError, fsm};
 
 fn query(filters: Vec<Filter>) -> ListQuery {
@@ -56,37 +56,51 @@ enum Cause<'a> {
     Takeover(&'a str),
 }
 
-/// Releases a stale lock held by `holder`; fails an in-progress operation
-/// and drops a pending power target, each with a `last_error`.
+/// Settles what the dead holder of `node`'s lock left (reference §4.7) and
+/// frees the lock: an in-progress operation is failed and a pending power
+/// target dropped, each with a `last_error` saying `who` (e.g. "The
+/// conductor c2 stopped") is why; `* wait` and `* hold` states are kept,
+/// so the new owner continues them. Runs inside the transaction that takes
+/// or frees the lock.
+pub(crate) fn settle(n: &mut Node, who: &str, now: DateTime<Utc>) -> Result<(), FlowError> {
+    crate::lease::release(n);
+    let state = n.provision_state;
+    let mut failed = false;
+    if state.is_in_progress() {
+        let msg =
+            format!("{who} while the node was in state {state}; the operation was not completed.");
+        fsm::fail(n, &msg, false, now)?;
+        failed = true;
+    }
+    if let Some(target) = n.target_power_state.take()
+        && !failed
+    {
+        n.last_error = Some(format!(
+            "{who} before the power change to {target} completed."
+        ));
+    }
+    Ok(())
+}
+
+/// Releases a stale lock held by `holder` (see [`settle`]). For a
+/// takeover the lock must still be stale inside the transaction: its
+/// lease lapsed, or (a lock from before leases) its holder is dead.
 async fn recover_node(engine: &Engine, uuid: Uuid, holder: String, cause: Cause<'_>) {
     let who = match cause {
         Cause::Restart => "The conductor restarted".to_string(),
         Cause::Takeover(host) => format!("The conductor {host} stopped"),
     };
+    let takeover = matches!(cause, Cause::Takeover(_));
     let result = engine
         .store
         .update::<Node, (), FlowError, _>(&Ident::Uuid(uuid), move |n| {
-            if n.reservation.as_deref() != Some(holder.as_str()) {
+            let now = Utc::now();
+            if n.reservation.as_deref() != Some(holder.as_str())
+                || (takeover && n.reservation_expires_at.is_some() && !crate::lease::lapsed(n, now))
+            {
                 return Err(FlowError::NothingToDo);
             }
-            n.reservation = None;
-            let state = n.provision_state;
-            let mut failed = false;
-            if state.is_in_progress() {
-                let msg = format!(
-                    "{who} while the node was in state {state}; the operation was not completed."
-                );
-                fsm::fail(n, &msg, false, Utc::now())?;
-                failed = true;
-            }
-            if let Some(target) = n.target_power_state.take()
-                && !failed
-            {
-                n.last_error = Some(format!(
-                    "{who} before the power change to {target} completed."
-                ));
-            }
-            Ok(())
+            settle(n, &who, now)
         })
         .await;
     match result {
@@ -115,8 +129,10 @@ pub(crate) async fn recover_at_start(engine: &Arc<Engine>) -> Result<(), StoreEr
         let Some(holder) = node.reservation.clone() else {
             continue;
         };
-        let dead = if holder == me {
+        let dead = if holder == me || crate::lease::lapsed(&node, Utc::now()) {
             true
+        } else if node.reservation_expires_at.is_some() {
+            false
         } else if let Some(known) = liveness.get(&holder) {
             !known
         } else {
@@ -190,8 +206,10 @@ pub(crate) async fn recover_at_start(engine: &Arc<Engine>) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Periodic takeover: releases locks of conductors that stopped
-/// heartbeating (never this conductor's own, which belong to live tasks).
+/// Periodic takeover (after every heartbeat): releases the locks, on the
+/// nodes this conductor owns, whose lease lapsed — or, for a lock taken
+/// before leases existed, whose holder stopped heartbeating. Never this
+/// conductor's own, which belong to live tasks.
 pub(crate) async fn take_over_orphans(engine: &Arc<Engine>) {
     let reserved: Vec<Node> = match engine
         .store
@@ -209,7 +227,15 @@ pub(crate) async fn take_over_orphans(engine: &Arc<Engine>) {
         let Some(holder) = node.reservation.clone() else {
             continue;
         };
-        if holder == engine.hostname() {
+        if holder == engine.hostname()
+            || !crate::membership::owns(engine, node.uuid, &node.conductor_group, PROVISION)
+        {
+            continue;
+        }
+        if node.reservation_expires_at.is_some() {
+            if crate::lease::lapsed(&node, Utc::now()) {
+                recover_node(engine, node.uuid, holder.clone(), Cause::Takeover(&holder)).await;
+            }
             continue;
         }
         let is_alive = match liveness.get(&holder) {
@@ -249,7 +275,7 @@ pub(crate) async fn release_own(engine: &Arc<Engine>) {
                 if n.reservation.as_deref() != Some(me.as_str()) {
                     return Err(FlowError::NothingToDo);
                 }
-                n.reservation = None;
+                crate::lease::release(n);
                 Ok(())
             })
             .await;

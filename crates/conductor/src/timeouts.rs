@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::config::secs;
 use crate::engine::Engine;
-use crate::{FlowError, fsm, recovery};
+use crate::{FlowError, fsm};
 
 /// The callback timeouts: state, configured seconds, option name.
 fn table(engine: &Engine) -> [(S, f64, &'static str); 5] {
@@ -45,10 +45,10 @@ fn table(engine: &Engine) -> [(S, f64, &'static str); 5] {
     ]
 }
 
-/// One pass of the periodic checks.
+/// One pass of the periodic checks (lapsed locks are taken over after
+/// each heartbeat, see `recovery::take_over_orphans`).
 pub(crate) async fn check(engine: &Arc<Engine>) {
     check_callback_timeouts(engine).await;
-    recovery::take_over_orphans(engine).await;
 }
 
 async fn check_callback_timeouts(engine: &Arc<Engine>) {

@@ -211,6 +211,59 @@ pub struct ServeFlags {
     pub boot_listen: Option<SocketAddr>,
 }
 
+/// Flags only `ferrite conductor` takes; each has a configuration-file
+/// equivalent (`hostname`, `[conductor] conductor_group`, `[conductor]
+/// roles`) that the flag overrides.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConductorFlags {
+    /// This conductor's unique name: registered, written into the locks it
+    /// holds and shown as a node's `conductor` [default: the machine's
+    /// hostname].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The conductor group it serves; a node of group G is only ever worked
+    /// on by conductors of G [default: "", the default group].
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// The kinds of work it takes, comma-separated: power (power-state
+    /// sync), provision (provisioning and driver calls) [default: all].
+    #[arg(long, value_name = "ROLE,…", value_delimiter = ',')]
+    pub roles: Vec<String>,
+}
+
+impl ConductorFlags {
+    /// Lays the flags over the loaded settings and checks the roles.
+    pub fn apply(&self, settings: &mut Settings) -> anyhow::Result<()> {
+        if let Some(name) = &self.name {
+            settings.hostname = Some(name.clone());
+        }
+        if let Some(group) = &self.group {
+            settings.conductor.conductor_group = group.clone();
+        }
+        if !self.roles.is_empty() {
+            settings.conductor.roles = self.roles.iter().map(|r| r.trim().to_string()).collect();
+        }
+        check_roles(&settings.conductor.roles)?;
+        if settings.effective_hostname().is_empty() {
+            anyhow::bail!("the conductor's name must not be empty");
+        }
+        Ok(())
+    }
+}
+
+/// Refuses roles nobody would route work to.
+pub fn check_roles(roles: &[String]) -> anyhow::Result<()> {
+    for role in roles {
+        if !ferrite_conductor::ROLES.contains(&role.as_str()) {
+            anyhow::bail!(
+                "unknown conductor role {role:?}; known roles: {}",
+                ferrite_conductor::ROLES.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Parses a listener address. `localhost` is accepted as 127.0.0.1 because
 /// people type it; other host names are refused so that what is bound (and
 /// checked for loopback) is exactly what was asked for.
@@ -388,6 +441,7 @@ impl Settings {
             anyhow::bail!("max_body_bytes must be greater than 0");
         }
         self.boot.validate()?;
+        check_roles(&self.conductor.roles)?;
         if let Some(url) = &self.database {
             ferrite_store::Backend::of_url(url).context("database")?;
         }

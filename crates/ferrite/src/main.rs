@@ -15,7 +15,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ferrite_model::version::{MAX_VERSION, MIN_VERSION};
 
-use crate::config::{Flags, ServeFlags};
+use crate::config::{ConductorFlags, Flags, ServeFlags};
+use crate::serve::Part;
 
 /// Bare-metal provisioning that speaks the OpenStack Ironic API v1.
 #[derive(Debug, Parser)]
@@ -33,6 +34,13 @@ enum Command {
     /// Run a whole site in one process: the Ironic v1 API and the conductor
     /// on an embedded SQLite database (or PostgreSQL with --database).
     Serve(ServeFlags),
+    /// Run the Ironic v1 API only, beside `ferrite conductor` processes on
+    /// a shared PostgreSQL database (--database postgresql://…). Any number
+    /// may run; they never talk to a BMC.
+    Api(ServeFlags),
+    /// Run a conductor only (no HTTP API), beside `ferrite api` processes
+    /// and other conductors on a shared PostgreSQL database.
+    Conductor(ConductorFlags),
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
@@ -93,13 +101,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(serve_flags) => {
             let settings = config::load(&cli.flags, Some(&serve_flags))?;
-            logging::init(settings.log_format, settings.log_level.as_deref())?;
-            let rt = runtime()?;
-            let result = rt.block_on(serve::run(settings));
-            // Everything that matters has stopped; don't let a stray
-            // blocking task hold the exit up.
-            rt.shutdown_timeout(std::time::Duration::from_millis(500));
-            result
+            serve(settings, Part::Site)
+        }
+        Command::Api(serve_flags) => {
+            let settings = config::load(&cli.flags, Some(&serve_flags))?;
+            serve(settings, Part::Api)
+        }
+        Command::Conductor(flags) => {
+            let mut settings = config::load(&cli.flags, None)?;
+            flags.apply(&mut settings)?;
+            serve(settings, Part::Conductor)
         }
         Command::Db(DbCommand::Upgrade) => {
             let settings = config::load(&cli.flags, None)?;
@@ -108,6 +119,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::UpgradeCheck(_) => unreachable!("handled in main"),
     }
+}
+
+/// Runs `part` of a site on its own runtime until it is told to stop.
+fn serve(settings: config::Settings, part: Part) -> anyhow::Result<()> {
+    logging::init(settings.log_format, settings.log_level.as_deref())?;
+    let rt = runtime()?;
+    let result = rt.block_on(serve::run(settings, part));
+    // Everything that matters has stopped; don't let a stray blocking task
+    // hold the exit up.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 /// `ferrite db upgrade`: applies what is pending and says what it applied.

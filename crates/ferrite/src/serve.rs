@@ -1,6 +1,9 @@
 //! `ferrite serve`: a whole site in one process — the Ironic v1 API and the
 //! conductor sharing one database: embedded SQLite by default, or
-//! PostgreSQL (`--database postgresql://…`).
+//! PostgreSQL (`--database postgresql://…`). `ferrite api` and `ferrite
+//! conductor` run the two halves as separate processes, any number of
+//! each, on one PostgreSQL database that is their only link (see
+//! [`Part`]).
 //!
 //! Order of start-up is chosen so that every refusal (unsafe auth, bad
 //! htpasswd, port in use) happens before the database is touched, and the
@@ -13,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use ferrite_api::{App, Auth};
-use ferrite_conductor::ConductorApi;
-use ferrite_store::Store;
+use ferrite_conductor::{ConductorApi, RemoteConductors};
+use ferrite_store::{Backend, Store};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
@@ -22,9 +25,69 @@ use tokio::task::JoinSet;
 
 use crate::config::{AuthStrategy, Settings};
 
-/// Runs the site until SIGTERM or SIGINT, then drains HTTP and stops the
-/// conductor. Returns `Ok` on a clean stop, so the process exits 0.
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+/// Which part of a site this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// `ferrite serve`: the API and a conductor in one process.
+    Site,
+    /// `ferrite api`: the API only; it reaches the conductors through the
+    /// database and never talks to a BMC.
+    Api,
+    /// `ferrite conductor`: a conductor only, no HTTP listener.
+    Conductor,
+}
+
+impl Part {
+    fn command(self) -> &'static str {
+        match self {
+            Part::Site => "serve",
+            Part::Api => "api",
+            Part::Conductor => "conductor",
+        }
+    }
+}
+
+/// Separate processes share their database, which SQLite cannot do.
+fn refuse_sqlite(part: Part, db_url: &str) -> anyhow::Result<()> {
+    if part == Part::Site || ferrite_store::Backend::of_url(db_url)? == Backend::Postgres {
+        return Ok(());
+    }
+    bail!(
+        "ferrite {} needs a PostgreSQL database shared by the API and conductor processes: \
+         pass --database postgresql://USER@HOST/DB (or FERRITE_DATABASE, or database = \"...\" \
+         in the configuration file). SQLite serves one process: use `ferrite serve` for an \
+         all-in-one site.",
+        part.command()
+    )
+}
+
+/// The conductor side of this process: a local engine or, for `ferrite
+/// api`, the remote conductors.
+enum Side {
+    Local(Arc<ferrite_conductor::Conductor>),
+    Remote(Arc<RemoteConductors>),
+}
+
+impl Side {
+    fn api(&self) -> Arc<dyn ConductorApi> {
+        match self {
+            Side::Local(c) => c.clone(),
+            Side::Remote(r) => r.clone(),
+        }
+    }
+
+    async fn shutdown(&self) {
+        match self {
+            Side::Local(c) => c.shutdown().await,
+            Side::Remote(r) => r.shutdown(),
+        }
+    }
+}
+
+/// Runs `part` of the site until SIGTERM or SIGINT, then drains HTTP and
+/// stops the conductor. Returns `Ok` on a clean stop, so the process exits
+/// 0.
+pub async fn run(settings: Settings, part: Part) -> anyhow::Result<()> {
     let started = Instant::now();
     // Installed first: a signal that arrives at any point after this is a
     // request to stop cleanly, never the default "die at once".
@@ -35,11 +98,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let hostname = settings.effective_hostname();
     let db_url = settings.database_url()?;
     let db_shown = ferrite_store::redact_url(&db_url);
+    refuse_sqlite(part, &db_url)?;
 
-    let listeners = bind_all(&settings.listen).await?;
+    let listeners = match part {
+        Part::Conductor => Vec::new(),
+        Part::Site | Part::Api => bind_all(&settings.listen).await?,
+    };
     let boot_listener = match settings.boot_listen {
-        Some(addr) => bind_all(&[addr]).await?.pop(),
-        None => None,
+        Some(addr) if part != Part::Conductor => bind_all(&[addr]).await?.pop(),
+        _ => None,
     };
 
     // Before anything records a metric, so nothing early is lost.
@@ -57,14 +124,30 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         store.clone(),
         boot_listener.as_ref().map(|(addr, _)| *addr),
     )?;
-    let conductor =
-        ferrite_conductor::Conductor::start(store.clone(), conductor_config(&settings, &hostname))
-            .await
-            .context("cannot start the conductor")?;
+    let config = conductor_config(&settings, &hostname);
+    let conductor = match part {
+        Part::Site | Part::Conductor => Side::Local(
+            ferrite_conductor::Conductor::start(store.clone(), config)
+                .await
+                .context("cannot start the conductor")?,
+        ),
+        Part::Api => Side::Remote(
+            RemoteConductors::start(store.clone(), config)
+                .await
+                .context("cannot reach the conductors through the database")?,
+        ),
+    };
+    if part == Part::Conductor {
+        tracing::info!(database = %db_shown, conductor = %hostname, "ferrite conductor ready");
+        println!("ferrite conductor {hostname} running");
+        let name = signals.recv().await;
+        tracing::info!(signal = name, "stopping the conductor");
+        return stop_conductor(&conductor, &mut signals).await;
+    }
 
     let app = App {
         store,
-        conductor: conductor.clone() as Arc<dyn ConductorApi>,
+        conductor: conductor.api(),
         auth,
         public_url: settings.public_url(),
         max_body_bytes: settings.max_body_bytes,
@@ -141,9 +224,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
 
-    // The conductor lets running node operations finish (its own
-    // graceful_shutdown_timeout) and releases its locks. Another signal
-    // stops waiting: whatever is cut off is recovered by the next start.
+    stop_conductor(&conductor, &mut signals).await?;
+    outcome
+}
+
+/// The conductor lets running node operations finish (its own
+/// graceful_shutdown_timeout) and releases its locks. Another signal stops
+/// waiting: whatever is cut off is recovered by the next start (or, with
+/// several conductors, by the others once its leases lapse).
+async fn stop_conductor(conductor: &Side, signals: &mut Signals) -> anyhow::Result<()> {
     tokio::select! {
         () = conductor.shutdown() => {}
         name = signals.recv() => tracing::warn!(
@@ -152,7 +241,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
     }
     tracing::info!("ferrite stopped");
-    outcome
+    Ok(())
 }
 
 /// Waits for every listener task to finish, logging failures on the way.

@@ -38,6 +38,10 @@ pub struct Node {
     pub maintenance_reason: Option<String>,
     pub fault: Option<String>,
     pub reservation: Option<String>,
+    /// When the lease behind `reservation` lapses unless its holder renews
+    /// it: a conductor that dies stops renewing, and once this passes any
+    /// live conductor may take the lock over. Internal: never rendered.
+    pub reservation_expires_at: Option<DateTime<Utc>>,
     pub console_enabled: bool,
     pub clean_step: Dict,
     pub deploy_step: Dict,
@@ -109,6 +113,7 @@ impl Default for Node {
             maintenance_reason: None,
             fault: None,
             reservation: None,
+            reservation_expires_at: None,
             console_enabled: false,
             clean_step: Dict::new(),
             deploy_step: Dict::new(),

@@ -85,4 +85,9 @@ pub struct Conductor {
     pub online: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The kinds of work it takes (`ferrite conductor --roles`); empty
+    /// means every kind. Stored beside the group so every process routes a
+    /// node's work to a conductor that takes it.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }

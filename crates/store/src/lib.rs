@@ -15,6 +15,7 @@
 
 #[macro_use]
 mod macros;
+mod coordination;
 mod document;
 pub mod events;
 mod feed;
@@ -34,6 +35,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use coordination::{CallRow, Listener, Notice};
 pub use migrations::{MigrationInfo, MigrationState};
 pub use sqlite::{MAX_BATCH, READERS};
 
@@ -469,6 +471,17 @@ impl Store {
     /// online again), so others can tell it is alive.
     pub async fn heartbeat_conductor(&self, hostname: &str) -> Result<(), StoreError> {
         dispatch!(self.heartbeat_conductor(hostname))
+    }
+
+    /// Renews the lease of every node lock `holder` holds until `until`;
+    /// returns how many it renewed. Called by the holder on each heartbeat,
+    /// so its leases outlive it by at most the heartbeat timeout.
+    pub async fn renew_leases(
+        &self,
+        holder: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.renew_leases(holder, until))
     }
 
     /// Marks a conductor offline.

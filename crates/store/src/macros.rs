@@ -69,6 +69,19 @@ macro_rules! write_methods {
                 .await
         }
 
+        pub(crate) async fn renew_leases(
+            &self,
+            holder: &str,
+            until: chrono::DateTime<chrono::Utc>,
+        ) -> Result<u64, StoreError> {
+            let h = holder.to_string();
+            self.writer
+                .submit(move |conn| -> BoxFuture<'_, _> {
+                    Box::pin(write::renew_leases(conn, h, until))
+                })
+                .await
+        }
+
         pub(crate) fn write_stats(&self) -> crate::WriteStats {
             self.writer.stats()
         }

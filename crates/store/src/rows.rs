@@ -155,6 +155,7 @@ pub(crate) type ConductorRow = (
     bool,
     chrono::DateTime<Utc>,
     Option<chrono::DateTime<Utc>>,
+    String,
 );
 
 /// A conductor row as the model type; drivers that no longer decode are
@@ -162,9 +163,11 @@ pub(crate) type ConductorRow = (
 pub(crate) fn conductor_from_row(
     row: ConductorRow,
 ) -> Result<ferrite_model::Conductor, StoreError> {
-    let (hostname, conductor_group, drivers, online, created_at, updated_at) = row;
+    let (hostname, conductor_group, drivers, online, created_at, updated_at, roles) = row;
     let drivers = serde_json::from_str(&drivers)
         .map_err(|e| StoreError::Corrupt(format!("drivers of conductor {hostname}: {e}")))?;
+    let roles = serde_json::from_str(&roles)
+        .map_err(|e| StoreError::Corrupt(format!("roles of conductor {hostname}: {e}")))?;
     Ok(ferrite_model::Conductor {
         hostname,
         conductor_group,
@@ -172,6 +175,7 @@ pub(crate) fn conductor_from_row(
         online,
         created_at,
         updated_at,
+        roles,
     })
 }
 

@@ -111,6 +111,7 @@ async fn locked_nodes_are_retried_then_given_up() {
             online: true,
             created_at: Utc::now(),
             updated_at: None,
+            roles: Vec::new(),
         })
         .await
         .unwrap();

@@ -381,6 +381,7 @@ async fn locked_and_waiting_nodes_are_skipped() {
             online: true,
             created_at: chrono::Utc::now(),
             updated_at: None,
+            roles: Vec::new(),
         })
         .await
         .expect("register");

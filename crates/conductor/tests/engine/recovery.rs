@@ -150,6 +150,7 @@ async fn a_locked_node_waits_for_its_lock() {
         online: true,
         created_at: Utc::now(),
         updated_at: Some(Utc::now()),
+        roles: Vec::new(),
     })
     .await
     .expect("register other");
@@ -207,6 +208,7 @@ async fn locks_of_dead_conductors_are_taken_over() {
         online: true,
         created_at: Utc::now() - chrono::Duration::hours(1),
         updated_at: None,
+        roles: Vec::new(),
     })
     .await
     .expect("register stale");
@@ -288,5 +290,118 @@ async fn shutdown_lets_work_finish_or_leaves_it_to_the_next_start() {
     let n = get(s, uuid).await;
     assert_eq!((n.provision_state, n.reservation), (S::DeployFailed, None));
     assert!(n.last_error.unwrap_or_default().contains("restarted"));
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn lapsed_leases_are_taken_over_and_wait_states_survive() {
+    let site = site().await;
+    let s = &site.store;
+    // The holder still heartbeats: only its lease says the lock is stale.
+    s.register_conductor(&Record {
+        hostname: "zombie".into(),
+        conductor_group: "elsewhere".into(),
+        drivers: vec![],
+        online: true,
+        created_at: Utc::now(),
+        updated_at: Some(Utc::now() + chrono::Duration::hours(1)),
+        roles: Vec::new(),
+    })
+    .await
+    .expect("register zombie");
+    let c = start(s, config()).await;
+    let lapsed = Some(Utc::now() - chrono::Duration::seconds(1));
+    let deploying = add(
+        s,
+        Node {
+            provision_state: S::Deploying,
+            target_provision_state: Some(S::Active),
+            reservation: Some("zombie".into()),
+            reservation_expires_at: lapsed,
+            ..fresh()
+        },
+    )
+    .await;
+    let waiting = add(
+        s,
+        Node {
+            provision_state: S::DeployWait,
+            target_provision_state: Some(S::Active),
+            reservation: Some("zombie".into()),
+            reservation_expires_at: lapsed,
+            ..fresh()
+        },
+    )
+    .await;
+    let held = add(
+        s,
+        Node {
+            provision_state: S::Deploying,
+            target_provision_state: Some(S::Active),
+            reservation: Some("unregistered".into()),
+            reservation_expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+            ..fresh()
+        },
+    )
+    .await;
+    let n = wait_for(s, deploying, "takeover", |n| n.reservation.is_none()).await;
+    assert_eq!(n.provision_state, S::DeployFailed);
+    assert_eq!(n.reservation_expires_at, None);
+    assert!(n.last_error.unwrap_or_default().contains("zombie"));
+    let n = wait_for(s, waiting, "takeover", |n| n.reservation.is_none()).await;
+    assert_eq!(n.provision_state, S::DeployWait, "wait states survive");
+    assert_eq!(n.last_error, None);
+    // A lease in force is respected whoever holds it, registered or not.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = get(s, held).await;
+    assert_eq!(n.reservation.as_deref(), Some("unregistered"));
+    assert_eq!(n.provision_state, S::Deploying);
+    c.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_holder_renews_its_leases_while_it_works() {
+    let site = site().await;
+    let s = &site.store;
+    let c = start(
+        s,
+        ConductorConfig {
+            heartbeat_interval: 0.1,
+            heartbeat_timeout: 0.6,
+            fake: FakeDelays {
+                deploy_delay: 2.0,
+                ..FakeDelays::default()
+            },
+            ..config()
+        },
+    )
+    .await;
+    let uuid = node_in(s, &c, S::Available).await;
+    edit(s, uuid, |n| {
+        n.provision_state = S::Deploying;
+        n.target_provision_state = Some(S::Active);
+        n.intent = Some(Intent::Provision {
+            verb: Verb::Active,
+            args: ProvisionArgs::default(),
+        });
+    })
+    .await;
+    c.wake(uuid);
+    let first = wait_for(s, uuid, "the lock", |n| n.reservation.is_some()).await;
+    let first_expiry = first.reservation_expires_at.expect("a lease");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let later = get(s, uuid).await;
+    assert_eq!(
+        later.reservation.as_deref(),
+        Some(HOST),
+        "still held by its worker"
+    );
+    assert!(
+        later.reservation_expires_at.expect("a lease") > first_expiry,
+        "renewed while held"
+    );
+    let n = settle(s, uuid).await;
+    assert_eq!(n.provision_state, S::Active, "{:?}", n.last_error);
+    assert_eq!((n.reservation, n.reservation_expires_at), (None, None));
     c.shutdown().await;
 }

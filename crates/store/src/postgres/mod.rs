@@ -58,7 +58,7 @@ const PENDING_INTENT: &str =
 
 /// One conductor by hostname.
 const CONDUCTOR: &str = "SELECT hostname, conductor_group, drivers::text, online, created_at, \
-                         updated_at FROM conductors WHERE hostname = $1";
+                         updated_at, roles::text FROM conductors WHERE hostname = $1";
 
 /// An open PostgreSQL database: one pool for reads and writes, and the
 /// change feed's listener.
@@ -121,6 +121,12 @@ impl Postgres {
             writer: Writer::start(pool),
             head,
         })
+    }
+
+    /// The pool, for the coordination statements that exist only on
+    /// PostgreSQL (see `crate::coordination`).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.read
     }
 
     pub(crate) async fn close(&self) {

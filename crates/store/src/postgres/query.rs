@@ -116,7 +116,7 @@ impl Dialect for Postgres {
         let select = match src {
             Source::Docs(_) => "doc::text",
             Source::Conductors => {
-                "hostname, conductor_group, drivers::text, online, created_at, updated_at"
+                "hostname, conductor_group, drivers::text, online, created_at, updated_at, roles::text"
             }
         };
         plain_page(self, src, select, p)

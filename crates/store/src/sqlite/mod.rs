@@ -92,7 +92,7 @@ const PENDING_INTENT: &str =
 
 /// One conductor by hostname.
 const CONDUCTOR: &str = "SELECT hostname, conductor_group, drivers, online, created_at, \
-                         updated_at FROM conductors WHERE hostname = ?";
+                         updated_at, roles FROM conductors WHERE hostname = ?";
 
 impl Sqlite {
     write_methods!();

@@ -62,7 +62,7 @@ impl Dialect for Sqlite {
             return plain_page(
                 self,
                 src,
-                "hostname, conductor_group, drivers, online, created_at, updated_at",
+                "hostname, conductor_group, drivers, online, created_at, updated_at, roles",
                 p,
             );
         };

@@ -172,17 +172,21 @@ pub(crate) async fn register_conductor(
 ) -> Result<(), StoreError> {
     let drivers = serde_json::to_string(&c.drivers)
         .map_err(|e| StoreError::Corrupt(format!("conductor drivers: {e}")))?;
+    let roles = serde_json::to_string(&c.roles)
+        .map_err(|e| StoreError::Corrupt(format!("conductor roles: {e}")))?;
     sqlx::query(
         "INSERT INTO conductors (hostname, conductor_group, drivers, online, created_at, \
-         updated_at) VALUES (?, ?, ?, 1, ?, ?) \
+         updated_at, roles) VALUES (?, ?, ?, 1, ?, ?, ?) \
          ON CONFLICT (hostname) DO UPDATE SET conductor_group = excluded.conductor_group, \
-         drivers = excluded.drivers, online = 1, updated_at = excluded.updated_at",
+         drivers = excluded.drivers, online = 1, updated_at = excluded.updated_at, \
+         roles = excluded.roles",
     )
     .bind(&c.hostname)
     .bind(&c.conductor_group)
     .bind(drivers)
     .bind(stamp(c.created_at))
     .bind(stamp(Utc::now()))
+    .bind(roles)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -215,4 +219,24 @@ pub(crate) async fn unregister_conductor(
         return Err(not_found("Conductor", hostname));
     }
     Ok(())
+}
+
+/// Moves the lease expiry of every node `holder` has locked to `until`, in
+/// one statement: renewing is one write per heartbeat however many nodes
+/// the holder works on. Not a change of the node (no `updated_at`, no
+/// history): the lease is bookkeeping of the lock.
+pub(crate) async fn renew_leases(
+    conn: &mut SqliteConnection,
+    holder: String,
+    until: chrono::DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let until = until.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let done = sqlx::query(
+        "UPDATE nodes SET doc = json_set(doc, '$.reservation_expires_at', ?) WHERE reservation = ?",
+    )
+    .bind(until)
+    .bind(&holder)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
 }

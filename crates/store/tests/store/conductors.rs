@@ -17,6 +17,7 @@ fn conductor(hostname: &str, group: &str) -> Conductor {
             .duration_trunc(Duration::microseconds(1))
             .unwrap(),
         updated_at: None,
+        roles: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ mod common;
 mod allocations;
 mod concurrency;
 mod conductors;
+mod coordination;
 mod crud;
 mod feed;
 mod history;
