@@ -455,11 +455,34 @@ async fn bad_images_fail_the_deploy_with_a_clear_error() {
     let e = deploy(&site, &machine, &uuid, &raw, &wrong)
         .await
         .expect_err("wrong checksum");
+    eprintln!("last_error: {e}");
     assert!(
         e.contains("write_image") && e.to_lowercase().contains("checksum"),
         "{e}"
     );
     assert_eq!(machine.disk_start(4), vec![0; 4], "nothing written");
+
+    // A truncated download: half the image against the whole image's
+    // checksum, over a disk that held a bootable image before.
+    std::fs::write(machine.disk(), b"FERRITE-IMAGE-00").expect("old image");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(machine.disk())
+        .and_then(|f| f.set_len(DISK_BYTES))
+        .expect("disk");
+    let whole = std::fs::read(&raw).expect("raw");
+    let half = images.path().join("half.raw");
+    std::fs::write(&half, &whole[..whole.len() / 2]).expect("half");
+    let e = deploy(&site, &machine, &uuid, &half, &sha256_of(&whole))
+        .await
+        .expect_err("truncated");
+    eprintln!("last_error: {e}");
+    assert!(e.contains("checksum"), "{e}");
+    assert_eq!(
+        machine.disk_start(16),
+        vec![0; 16],
+        "the old image was wiped"
+    );
 
     let corrupt = images.path().join("corrupt.qcow2");
     let mut bytes = b"QFI\xfb\x00\x00\x00\x03".to_vec();
@@ -468,12 +491,14 @@ async fn bad_images_fail_the_deploy_with_a_clear_error() {
     let e = deploy(&site, &machine, &uuid, &corrupt, &sha256_of(&bytes))
         .await
         .expect_err("corrupt qcow2");
+    eprintln!("last_error: {e}");
     assert!(e.contains("write_image"), "{e}");
 
     let (big, big_sha) = raw_image(images.path(), (DISK_BYTES + (1 << 20)) as usize);
     let e = deploy(&site, &machine, &uuid, &big, &big_sha)
         .await
         .expect_err("too large");
+    eprintln!("last_error: {e}");
     assert!(
         e.contains("write_image")
             && (e.contains("large") || e.contains("capacity") || e.contains("bytes")),
@@ -506,15 +531,40 @@ async fn a_poll_only_agent_is_claimed_and_driven_without_calling_the_api() {
     site.wait_for(&uuid, "available").await;
     let images = tempfile::tempdir().expect("images");
     let (raw, sha) = raw_image(images.path(), 1 << 20);
+    // A deploy template named by an instance trait adds an agent step.
+    let (status, answer) = site
+        .call(
+            reqwest::Method::POST,
+            "/v1/deploy_templates",
+            Some(json!({"name": "CUSTOM_WIPE_FIRST", "steps": [
+                {"interface": "deploy", "step": "erase_devices_metadata", "args": {}, "priority": 90}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
     site.set_instance_info(
         &uuid,
         json!({"image_source": format!("file://{}", raw.display()),
-               "image_os_hash_algo": "sha256", "image_os_hash_value": sha}),
+               "image_os_hash_algo": "sha256", "image_os_hash_value": sha,
+               "traits": ["CUSTOM_WIPE_FIRST"]}),
     )
     .await;
     site.provision(&uuid, json!({"target": "active"})).await;
-    site.wait_for(&uuid, "active").await;
+    let node = site.wait_for(&uuid, "active").await;
     assert_eq!(machine.disk_start(16), b"FERRITE-IMAGE-01");
+    let order: Vec<String> = node["driver_internal_info"]["deploy_steps"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| format!("{}:{}", s["step"].as_str().unwrap_or("?"), s["priority"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        order[..3],
+        ["deploy:100", "erase_devices_metadata:90", "write_image:80"],
+        "{order:?}"
+    );
     let status: Value = reqwest::get(format!("http://127.0.0.1:{port}/v1/status"))
         .await
         .expect("status")

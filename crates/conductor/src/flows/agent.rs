@@ -210,19 +210,46 @@ async fn in_agent(lock: &mut Locked, phase: StepPhase, step: &Step) -> Result<St
     // Held until the agent is done so the cache keeps the blob it reads.
     let mut _image = None;
     if step.step == "write_image" {
-        let (image_info, prepared) = image_info(&lock.node).await?;
-        value["args"]["image_info"] = image_info;
-        _image = prepared;
+        match image_info(&lock.node).await {
+            Ok((image_info, prepared)) => {
+                value["args"]["image_info"] = image_info;
+                _image = prepared;
+            }
+            Err(msg) => {
+                // The agent wipes a disk it failed to write; an image that
+                // never reached it must not leave an older one bootable.
+                let wipe = Step {
+                    step: "erase_devices_metadata".into(),
+                    args: Map::new(),
+                    ..step.clone()
+                };
+                if let Err(e) = run_in_agent(lock, &client, phase, wipe.to_value()).await {
+                    tracing::warn!(error = %e, "could not wipe the disk after a failed image");
+                }
+                return Err(msg);
+            }
+        }
     }
-    let p = phase.as_str();
-    let params = json!({"step": value, "node": node_document(&lock.node), "ports": []});
-    let timeout = secs(lock.engine.config.agent_command_timeout).unwrap_or(Duration::MAX);
-    let result = client
-        .run(&format!("{p}.execute_{p}_step"), params, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
+    let result = run_in_agent(lock, &client, phase, value).await?;
     debug!(step = %step.label(), ?result, "agent step done");
     Ok(StepResult::Done(NodeUpdate::default()))
+}
+
+/// `<phase>.execute_<phase>_step` of `step` (its JSON form), followed to
+/// its end.
+async fn run_in_agent(
+    lock: &Locked,
+    client: &AgentClient,
+    phase: StepPhase,
+    step: Value,
+) -> Result<Value, String> {
+    let p = phase.as_str();
+    let params = json!({"step": step, "node": node_document(&lock.node), "ports": []});
+    let timeout = secs(lock.engine.config.agent_command_timeout).unwrap_or(Duration::MAX);
+    client
+        .run(&format!("{p}.execute_{p}_step"), params, timeout)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The `image_info` for `write_image`. With the image service the image
