@@ -319,22 +319,42 @@ async fn deploy(
                "image_os_hash_algo": "sha256", "image_os_hash_value": sha}),
     )
     .await;
-    site.provision(uuid, json!({"target": "active"})).await;
+    drive(site, machine, uuid, json!({"target": "active"}))
+        .await
+        .map(|(node, _)| node)
+}
+
+/// Sends `request` (deploy or rebuild), boots the agent when the node
+/// waits for it, unholds a `deploy hold`; the active node and whether it
+/// was held, or the `last_error` of `deploy failed`.
+async fn drive(
+    site: &Site,
+    machine: &Machine,
+    uuid: &str,
+    request: Value,
+) -> Result<(Value, bool), String> {
+    site.provision(uuid, request).await;
     site.wait_for(uuid, "wait call-back").await;
     let (agent, _) = machine.boot(Some(&site.boot)).await;
     let deadline = tokio::time::Instant::now() + STATE_DEADLINE;
+    let mut held = false;
     let outcome = loop {
         let node = site.node(uuid).await;
         match node["provision_state"].as_str() {
-            Some("active") => break Ok(node),
+            Some("active") => break Ok((node, held)),
             Some("deploy failed") => {
                 break Err(node["last_error"].as_str().unwrap_or("").to_string());
+            }
+            Some("deploy hold") => {
+                held = true;
+                site.provision(uuid, json!({"target": "unhold"})).await;
             }
             _ if tokio::time::Instant::now() > deadline => {
                 panic!("deploy stuck: {node:#}\n{}", site.log())
             }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            _ => {}
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     agent.stop();
     outcome
@@ -432,6 +452,27 @@ async fn direct_deploys_write_raw_gzip_and_qcow2_images_and_cleaning_erases_them
         sha256_of(&written[..4 << 20]),
         raw_sha,
         "the qcow2's content is on the disk"
+    );
+
+    // rebuild with a hold after the image is written: the agent stays
+    // claimed through the hold and the deployment ends active.
+    std::fs::write(machine.disk(), b"SCRATCH").expect("scratch");
+    let hold = json!([{"interface": "deploy", "step": "hold", "priority": 70}]);
+    let (node, held) = drive(
+        &site,
+        &machine,
+        &uuid,
+        json!({"target": "rebuild", "deploy_steps": hold}),
+    )
+    .await
+    .expect("rebuild");
+    assert!(held, "the hold step paused the rebuild");
+    assert_eq!(node["power_state"], "power on");
+    let written = std::fs::read(machine.disk()).expect("disk");
+    assert_eq!(
+        sha256_of(&written[..4 << 20]),
+        raw_sha,
+        "rebuilt from the qcow2"
     );
 }
 

@@ -36,9 +36,13 @@ pub(crate) fn uses_agent(driver: &Driver) -> bool {
     driver.deploy.name() == "direct"
 }
 
-/// Whether the conductor runs `step` itself (through the agent).
+/// Whether the conductor runs `step` itself (through the agent); the
+/// reserved steps (`hold`, `wait`, power) keep their generic handling.
 fn runs_here(driver: &Driver, step: &Step) -> bool {
-    uses_agent(driver) && step.interface == K::Deploy && !OUT_OF_BAND.contains(&step.step.as_str())
+    uses_agent(driver)
+        && step.interface == K::Deploy
+        && !step.is_reserved()
+        && !OUT_OF_BAND.contains(&step.step.as_str())
 }
 
 /// Whether `step` executes inside the agent (not the boot or tear-down
