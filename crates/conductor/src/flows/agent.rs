@@ -582,6 +582,41 @@ mod tests {
         assert_eq!(poll_only(&n), Ok(None));
     }
 
+    fn step(name: &str) -> Step {
+        Step {
+            interface: K::Deploy,
+            step: name.into(),
+            args: Map::new(),
+            priority: 0,
+        }
+    }
+
+    #[test]
+    fn only_agent_work_of_direct_nodes_runs_here() {
+        let mut node = Node {
+            driver: "fake-hardware".into(),
+            deploy_interface: Some("direct".into()),
+            ..Node::default()
+        };
+        let Ok(direct) = Driver::build(&node, &Default::default()) else {
+            panic!("build direct")
+        };
+        assert!(runs_here(&direct, &step("deploy")));
+        assert!(in_band(&direct, &step("write_image")));
+        assert!(!in_band(&direct, &step("deploy")));
+        assert!(!runs_here(&direct, &step("hold")), "reserved");
+        assert!(!runs_here(&direct, &step("boot_instance")), "out of band");
+        let listed = with_ramdisk(&direct, vec![step("erase_devices_metadata")]);
+        let names: Vec<&str> = listed.iter().map(|s| s.step.as_str()).collect();
+        assert_eq!(names, [BOOT_STEP, "erase_devices_metadata", TEAR_DOWN_STEP]);
+        assert_eq!(with_ramdisk(&direct, vec![step("hold")]).len(), 1);
+        node.deploy_interface = Some("fake".into());
+        let Ok(fake) = Driver::build(&node, &Default::default()) else {
+            panic!("build fake")
+        };
+        assert!(!runs_here(&fake, &step("write_image")));
+    }
+
     #[test]
     fn the_agent_sees_no_secrets() {
         let mut n = Node::default();
