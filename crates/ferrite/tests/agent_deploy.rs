@@ -572,13 +572,16 @@ async fn a_poll_only_agent_is_claimed_and_driven_without_calling_the_api() {
     site.wait_for(&uuid, "available").await;
     let images = tempfile::tempdir().expect("images");
     let (raw, sha) = raw_image(images.path(), 1 << 20);
-    // A deploy template named by an instance trait adds an agent step.
+    // A deploy template named by an instance trait adds an agent step and
+    // a BIOS step through the BMC.
     let (status, answer) = site
         .call(
             reqwest::Method::POST,
             "/v1/deploy_templates",
             Some(json!({"name": "CUSTOM_WIPE_FIRST", "steps": [
-                {"interface": "deploy", "step": "erase_devices_metadata", "args": {}, "priority": 90}
+                {"interface": "deploy", "step": "erase_devices_metadata", "args": {}, "priority": 90},
+                {"interface": "bios", "step": "apply_configuration", "priority": 150,
+                 "args": {"settings": [{"name": "BootMode", "value": "Uefi"}]}}
             ]})),
         )
         .await;
@@ -602,8 +605,13 @@ async fn a_poll_only_agent_is_claimed_and_driven_without_calling_the_api() {
         })
         .unwrap_or_default();
     assert_eq!(
-        order[..3],
-        ["deploy:100", "erase_devices_metadata:90", "write_image:80"],
+        order[..4],
+        [
+            "apply_configuration:150",
+            "deploy:100",
+            "erase_devices_metadata:90",
+            "write_image:80"
+        ],
         "{order:?}"
     );
     let status: Value = reqwest::get(format!("http://127.0.0.1:{port}/v1/status"))
