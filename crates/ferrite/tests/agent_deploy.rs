@@ -622,5 +622,13 @@ async fn a_poll_only_agent_is_claimed_and_driven_without_calling_the_api() {
         .expect("json");
     assert_eq!(status["claimed"], true, "{status}");
     assert_eq!(status["node_uuid"], uuid.as_str());
+    // The claimed agent refuses a command without the conductor's token.
+    let refused = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/commands/"))
+        .json(&json!({"name": "standby.sync", "params": {}}))
+        .send()
+        .await
+        .expect("command");
+    assert_eq!(refused.status().as_u16(), 401);
     agent.stop();
 }
