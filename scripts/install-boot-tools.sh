@@ -6,7 +6,9 @@
 #   busybox             - udhcpc, the DHCP client those tests ask with;
 #   xorriso, mtools,    - grub-mkrescue's tools: the ISO image, and the FAT
 #   grub-efi-amd64-bin, - EFI system partition inside it; GRUB for UEFI and
-#   grub-pc-bin           for BIOS El Torito boot of virtual-media ISOs.
+#   grub-pc-bin           for BIOS El Torito boot of virtual-media ISOs;
+#   qemu-utils          - qemu-img, which converts qcow2 images on the
+#                         conductor (images crate, agent deploy tests).
 # Does nothing when every program is on PATH. Needs root (or sudo) and apt.
 set -euo pipefail
 
@@ -18,12 +20,13 @@ PACKAGES=(
   "grub-common=2.06-13+deb12u2"
   "grub-efi-amd64-bin=2.06-13+deb12u2"
   "grub-pc-bin=2.06-13+deb12u2"
+  "qemu-utils=1:7.2+dfsg-7+deb12u18+b3"
 )
 
 have_all() {
   command -v dnsmasq >/dev/null 2>&1 && command -v busybox >/dev/null 2>&1 &&
     command -v xorriso >/dev/null 2>&1 && command -v mformat >/dev/null 2>&1 &&
-    command -v grub-mkrescue >/dev/null 2>&1 &&
+    command -v grub-mkrescue >/dev/null 2>&1 && command -v qemu-img >/dev/null 2>&1 &&
     [ -d /usr/lib/grub/x86_64-efi ] && [ -d /usr/lib/grub/i386-pc ]
 }
 
