@@ -34,6 +34,7 @@ class Ctx:
         self.bios = Vm(infra, "e2e-bios", "bios", 1)
         self.uefi = Vm(infra, "e2e-uefi", "uefi", 2)
         self.passed = set()
+        self.agent_ip = None
 
     def curl(self, *args):
         """curl inside the namespace; returns (HTTP status, body)."""

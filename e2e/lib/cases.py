@@ -5,6 +5,7 @@ keeps the run within its time budget under TCG."""
 import os
 import threading
 import time
+from urllib.parse import urlsplit
 
 from deploys import (AGENT_BOOT, DEPLOY_TIMEOUT, OS_BOOTED, deploy_and_boot, set_image,
                      undeploy_and_clean)
@@ -37,9 +38,9 @@ def case_infra(ctx):
         assert n["provision_state"] == "available", n["provision_state"]
         assert n["driver_info"]["redfish_password"] == "******", "BMC password shown by the API"
     ctx.bm("node", "power", "on", ctx.bios.name)
-    assert ctx.bios.power_state() == "running", ctx.bios.power_state()
+    ctx.bios.wait_power("running")
     ctx.bm("node", "power", "off", ctx.bios.name)
-    assert ctx.bios.power_state() == "shut off", ctx.bios.power_state()
+    ctx.bios.wait_power("shut off")
     with open(os.path.join(ctx.infra.logs, "ferrite.log")) as f:
         assert "e2e-secret" not in f.read(), "the BMC password is in ferrite's log"
 
@@ -66,6 +67,8 @@ def case_netboot(ctx):
     while not ctx.bm.show(vm.name)["driver_internal_info"].get("agent_url"):
         assert time.monotonic() < deadline, "the agent never reached ferrite (no agent_url on the node)"
         time.sleep(1)
+    # dnsmasq keeps this lease: the poll-only case tells the conductor this address
+    ctx.agent_ip = urlsplit(ctx.bm.show(vm.name)["driver_internal_info"]["agent_url"]).hostname
     assert [r for r in ctx.infra.ferrite_requests() if r.get("path", "").endswith("/lookup")
             and r.get("status") == 200], "no lookup answered 200 in ferrite's log"
     log("agent lookup answered 200 by ferrite; agent_url recorded")
@@ -104,12 +107,12 @@ TRACKS = {
         ("undeploy-clean-bios", ["deploy-bios-raw"], case_undeploy_bios),
         ("agent-token", ["undeploy-clean-bios"], case_agent_token),
         ("bad-images", ["undeploy-clean-bios"], case_bad_images),
-        ("deploy-template", ["undeploy-clean-bios"], case_deploy_template),
+        ("poll-only", ["undeploy-clean-bios"], case_poll_only),
     ],
     "uefi": [
         ("deploy-uefi-qcow2", ["infra"], case_deploy_uefi_qcow2),
         ("undeploy-clean-uefi", ["deploy-uefi-qcow2"], case_undeploy_uefi),
         ("virtual-media", ["undeploy-clean-uefi"], case_virtual_media),
-        ("poll-only", ["undeploy-clean-uefi"], case_poll_only),
+        ("deploy-template", ["undeploy-clean-uefi"], case_deploy_template),
     ],
 }

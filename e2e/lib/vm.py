@@ -101,6 +101,13 @@ class Vm:
             time.sleep(0.5)
 
     def power_state(self):
-        out = subprocess.run(["virsh", "-c", self.infra.uri, "domstate", self.name],
-                             capture_output=True, text=True).stdout.strip()
-        return out
+        """libvirt's state of the domain, with its reason ("running (booted)")."""
+        return subprocess.run(["virsh", "-c", self.infra.uri, "domstate", "--reason", self.name],
+                              capture_output=True, text=True).stdout.strip()
+
+    def wait_power(self, state, timeout=30):
+        """Waits for the domain to settle in `state` ("running", "shut off")."""
+        deadline = time.monotonic() + timeout
+        while not self.power_state().startswith(state):
+            assert time.monotonic() < deadline, f"{self.name}: {self.power_state()}, not {state}"
+            time.sleep(0.2)
