@@ -92,6 +92,18 @@ pub struct ConductorConfig {
     /// unsubscribed; every tenth time, BMCs are asked which subscriptions
     /// they still have and lost ones are re-created.
     pub redfish_event_reconcile_interval: f64,
+    /// Longest time one agent command (writing an image, erasing disks)
+    /// may run before its step fails.
+    pub agent_command_timeout: f64,
+    /// How often the conductor looks for a poll-only agent after booting
+    /// it (the agent never calls back).
+    pub agent_poll_interval: f64,
+    /// Priority of the agent's `erase_devices` clean step in automated
+    /// cleaning (0: only when asked for in manual cleaning).
+    pub erase_devices_priority: u32,
+    /// Priority of the agent's `erase_devices_metadata` clean step in
+    /// automated cleaning (0: skipped).
+    pub erase_devices_metadata_priority: u32,
     /// Delays of the fake interfaces. Not read from `[conductor]`: the
     /// binary fills it from the `[fake]` section.
     #[serde(skip)]
@@ -136,6 +148,10 @@ impl Default for ConductorConfig {
             redfish_event_listen: "127.0.0.1:0".to_string(),
             redfish_event_url: String::new(),
             redfish_event_reconcile_interval: 30.0,
+            agent_command_timeout: 3600.0,
+            agent_poll_interval: 2.0,
+            erase_devices_priority: 0,
+            erase_devices_metadata_priority: 99,
             fake: FakeDelays::default(),
         }
     }

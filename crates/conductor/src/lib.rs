@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 pub use ferrite_drivers::{FakeDelays, HardwareType, InterfaceKind};
 
+pub mod agent;
 mod allocations;
 mod bmc_events;
 mod calls;

@@ -159,6 +159,7 @@ impl Driver {
             },
             deploy: match pick(K::Deploy)? {
                 "fake" => Arc::new(FakeDeploy::new(d)),
+                "direct" => Arc::new(crate::agent_deploy::AgentDeploy),
                 other => todo(K::Deploy, other),
             },
             firmware: match pick(K::Firmware)? {

@@ -375,12 +375,7 @@ impl Interface for FakeDeploy {
                 power_update(state)
             }
             "switch_to_tenant_network" => {
-                driver
-                    .network
-                    .detach(node, NetworkPurpose::Provisioning)
-                    .await?;
-                driver.network.attach(node, NetworkPurpose::Tenant).await?;
-                NodeUpdate::default()
+                crate::agent_deploy::switch_to_tenant(driver, node).await?
             }
             "boot_instance" => {
                 let state = driver
@@ -399,16 +394,7 @@ impl Interface for FakeDeploy {
 #[async_trait]
 impl DeployInterface for FakeDeploy {
     async fn tear_down(&self, ctx: &StepCtx<'_>) -> Result<NodeUpdate, DriverError> {
-        let node = ctx.node;
-        let driver = ctx.driver;
-        let state = driver
-            .power
-            .set_power_state(node, PowerTarget::Off, None)
-            .await?;
-        driver.network.detach(node, NetworkPurpose::Tenant).await?;
-        driver.storage.detach_volumes(node).await?;
-        driver.boot.clean_up_instance(node).await?;
-        Ok(power_update(state))
+        crate::agent_deploy::tear_down_instance(ctx.driver, ctx.node).await
     }
 
     async fn take_over(&self, _ctx: &StepCtx<'_>) -> Result<NodeUpdate, DriverError> {

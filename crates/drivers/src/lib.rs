@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+pub mod agent_deploy;
 pub mod bios;
 pub mod driver;
 pub mod error;

@@ -49,7 +49,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // Installed before the conductor starts: it builds drivers from the
     // first sweep.
     let data_dir = prepare_data_dir(&settings.data_dir)?;
-    let boot_dir = crate::boot::install(
+    let installed = crate::boot::install(
         &settings,
         &data_dir,
         store.clone(),
@@ -87,8 +87,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 
     if let Some((addr, listener)) = boot_listener {
-        let service =
-            crate::boot::router(&boot_dir, app).into_make_service_with_connect_info::<SocketAddr>();
+        let service = crate::boot::router(&installed, app)
+            .into_make_service_with_connect_info::<SocketAddr>();
         let stop = stop_rx.clone();
         servers.spawn(async move {
             axum::serve(listener, service)
@@ -96,7 +96,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("provisioning listener {addr} failed"))
         });
-        tracing::info!(boot_listen = %addr, boot_dir = %boot_dir.display(), "provisioning listener ready");
+        tracing::info!(boot_listen = %addr, boot_dir = %installed.boot_dir.display(), "provisioning listener ready");
         println!("ferrite provisioning listener on http://{addr}");
     }
 

@@ -1,6 +1,7 @@
 //! The endpoints the deploy ramdisk calls (1.22): `lookup` finds the node
 //! by MAC or UUID and hands the agent its token once; `heartbeat` checks the
-//! token and records where the agent listens. Both are public (no API
+//! token, records where the agent listens and, when the node waits for its
+//! agent, wakes the conductor to continue. Both are public (no API
 //! credentials), so the agent token is their authentication.
 
 use axum::Json;
@@ -19,7 +20,7 @@ use crate::App;
 use crate::protocol::{ApiError, ApiResult, ApiVersion, BaseUrl, JsonBody, Obj, Params};
 
 /// Where the agent's token is kept.
-const TOKEN_KEY: &str = "agent_secret_token";
+const TOKEN_KEY: &str = ferrite_conductor::agent::TOKEN_KEY;
 
 /// Seconds between heartbeats the agent is told to keep.
 const HEARTBEAT_TIMEOUT: u64 = 300;
@@ -185,10 +186,11 @@ pub async fn heartbeat(
             "Missing agent_version in the heartbeat.",
         ));
     }
-    app.store
+    let (_, continued) = app
+        .store
         .update(
             &Ident::Uuid(node.uuid),
-            move |node: &mut Node| -> ApiResult<()> {
+            move |node: &mut Node| -> ApiResult<bool> {
                 let expected = node
                     .driver_internal_info
                     .get(TOKEN_KEY)
@@ -199,15 +201,22 @@ pub async fn heartbeat(
                     ));
                 }
                 let info = &mut node.driver_internal_info;
-                info.insert("agent_url".into(), json!(callback));
-                info.insert("agent_last_heartbeat".into(), json!(Utc::now()));
+                info.insert(ferrite_conductor::agent::URL_KEY.into(), json!(callback));
+                info.insert(
+                    ferrite_conductor::agent::HEARTBEAT_KEY.into(),
+                    json!(Utc::now()),
+                );
                 if let Some(v) = agent_version {
                     info.insert("agent_version".into(), json!(v));
                 }
-                Ok(())
+                Ok(ferrite_conductor::agent::continue_on_callback(node))
             },
         )
         .await?;
+    if continued {
+        // The node waited for this agent: its conductor continues the steps.
+        app.conductor.wake(node.uuid);
+    }
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -28,7 +28,8 @@ pub(crate) async fn automated(lock: &mut Locked, driver: &Driver) -> Result<(), 
         .automated_clean
         .unwrap_or(lock.engine.config.automated_clean);
     let list = if enabled {
-        steps::automated(StepPhase::Clean, &driver.steps(StepPhase::Clean))
+        let offered = super::agent::clean_offer(lock, driver);
+        super::agent::with_ramdisk(driver, steps::automated(StepPhase::Clean, &offered))
     } else {
         Vec::new()
     };
@@ -57,7 +58,7 @@ fn requested(
         .ok_or_else(|| format!("{name}_steps are required to start {name} steps."))?;
     let parsed = steps::parse_list(&list, false)?;
     steps::check_known(phase, &driver.steps(phase), &parsed)?;
-    Ok(parsed)
+    Ok(super::agent::with_ramdisk(driver, parsed))
 }
 
 /// `clean`: the requested steps, in the order given, then `manageable`.

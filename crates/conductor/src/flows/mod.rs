@@ -3,6 +3,7 @@
 //! the request is at fault, and returns `Err` only when the store or the
 //! lock let it down, in which case the caller abandons the node.
 
+mod agent;
 mod clean;
 mod deploy;
 mod power;

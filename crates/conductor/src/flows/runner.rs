@@ -26,7 +26,7 @@ pub(crate) enum RunOutcome {
 }
 
 /// What one step asked for.
-enum StepResult {
+pub(crate) enum StepResult {
     Done(NodeUpdate),
     Hold,
     /// Enter `* wait`; with a deadline the conductor resumes by itself.
@@ -77,7 +77,11 @@ pub(crate) async fn run_steps(
         })
         .await?;
         info!(step = %step.label(), phase = phase.as_str(), "running step");
-        match execute(lock, driver, phase, step).await {
+        let result = match super::agent::execute(lock, driver, phase, step).await {
+            Some(result) => result,
+            None => execute(lock, driver, phase, step).await,
+        };
+        match result {
             Ok(StepResult::Done(update)) => pending.merge(update),
             Ok(StepResult::Hold) => {
                 lock.release(move |n, now| {
@@ -99,8 +103,9 @@ pub(crate) async fn run_steps(
                     Ok(())
                 })
                 .await?;
-                if let Some(at) = until {
-                    lock.engine.schedule_resume(lock.node.uuid, i as u64, at);
+                match until {
+                    Some(at) => lock.engine.schedule_resume(lock.node.uuid, i as u64, at),
+                    None => super::agent::caught_up(lock).await?,
                 }
                 return Ok(RunOutcome::Paused);
             }
@@ -248,6 +253,18 @@ pub(crate) async fn resume(lock: &mut Locked) -> Result<(), FlowError> {
     let driver = match driver_for(lock, &[]).await {
         Ok(d) => d,
         Err(msg) => return lock.fail(msg).await,
+    };
+    let steps = if lock
+        .node
+        .driver_internal_info
+        .contains_key(crate::agent::WAIT_KEY)
+    {
+        match super::agent::after_boot(lock, phase, steps, index, &driver).await? {
+            super::agent::AfterBoot::Continue(steps) => steps,
+            super::agent::AfterBoot::Stopped => return Ok(()),
+        }
+    } else {
+        steps
     };
     debug!(next = index + 1, total = steps.len(), "resuming steps");
     run_and_finish(lock, &driver, phase, steps, index + 1).await
