@@ -69,6 +69,8 @@ class Bm:
                  "--driver-info", f"deploy_ramdisk={ramdisk}",
                  "--boot-interface", boot_interface, "--deploy-interface", "direct",
                  "--property", f"capabilities=boot_mode:{vm.firmware}",
+                 # the agent's default (smallest disk >= 4 GiB) would find none
+                 "--property", 'root_device={"name": "/dev/vda"}',
                  "-f", "json")
         self("port", "create", vm.mac, "--node", n["uuid"], "--pxe-enabled", "true")
         self("node", "set", vm.name, "--no-automated-clean")

@@ -25,16 +25,13 @@ def image_url(name, truncated=False):
     return f"http://{BRIDGE_IP}:{IMAGE_PORT}/{'truncated/' if truncated else ''}{name}"
 
 
-def set_image(bm, vm, images, name, checksum=None, truncated=False, disk_format=None):
-    """instance_info for a whole-disk image from the image server."""
-    path = os.path.join(images, name)
-    fmt = disk_format or ("qcow2" if name.endswith(".qcow2") else "raw")
+def set_image(bm, vm, images, name, checksum=None, truncated=False):
+    """instance_info for a whole-disk image from the image server (the
+    conductor fetches, verifies and, for qcow2, converts it once)."""
     bm("node", "set", vm.name,
        "--instance-info", f"image_source={image_url(name, truncated)}",
-       "--instance-info", f"image_checksum={checksum or sha256(path)}",
        "--instance-info", "image_os_hash_algo=sha256",
-       "--instance-info", f"image_os_hash_value={checksum or sha256(path)}",
-       "--instance-info", f"image_disk_format={fmt}")
+       "--instance-info", f"image_os_hash_value={checksum or sha256(os.path.join(images, name))}")
 
 
 def deploy_and_boot(bm, vm, images, name, extra=()):
