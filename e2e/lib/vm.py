@@ -12,6 +12,7 @@ OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 DISK_MIB = 256
 MEMORY_MIB = 1024
+VCPUS = int(os.environ.get('E2E_VCPUS', '1'))
 
 
 class Vm:
@@ -36,7 +37,7 @@ class Vm:
         xml = f"""<domain type='qemu'>
   <name>{self.name}</name>
   <memory unit='MiB'>{MEMORY_MIB}</memory>
-  <vcpu>1</vcpu>
+  <vcpu>{VCPUS}</vcpu>
   <os><type arch='x86_64' machine='q35'>hvm</type>{loader}</os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
