@@ -44,10 +44,21 @@ class Ctx:
         return int(status or 0), body
 
 
+# Cases that do not pass yet, with why: run only when named in --only, so
+# the default run stays an honest record of what works (e2e/README.md).
+PENDING = {
+    "virtual-media": "the UEFI VM does not reach the agent from the per-node ISO yet",
+    "deploy-template": "not yet seen passing: it ran only after a failed virtual-media case",
+}
+
+
 def run_cases(ctx, cases, only, results):
     """Runs `cases` in order, appending (name, passed, why) to `results`."""
     for name, needs, fn in cases:
         if only and name not in only and name != "infra":
+            continue
+        if name in PENDING and name not in only:
+            print(f"skip - {name}: pending, {PENDING[name]}", flush=True)
             continue
         missing = [n for n in needs if n not in ctx.passed]
         if missing:
