@@ -201,7 +201,7 @@ pub async fn start(
     } else {
         handler(agent, name, params)?
     };
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::entropy::uuid().to_string();
     let record = CommandResult {
         id: id.clone(),
         command_name: name.to_string(),

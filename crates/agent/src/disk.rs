@@ -90,13 +90,7 @@ pub fn overwrite(path: &Path, random_passes: u32, zeroize: bool) -> Result<u64, 
     let mut file = open_rw(path)?;
     let size = size_of(&mut file, path)?;
     let mut buf = vec![0u8; CHUNK];
-    let mut rng = XorShift(
-        u64::from_le_bytes(
-            uuid::Uuid::new_v4().as_bytes()[..8]
-                .try_into()
-                .unwrap_or([7; 8]),
-        ) | 1,
-    );
+    let mut rng = XorShift(crate::entropy::u64() | 1);
     let mut written = 0;
     for pass in 0..random_passes + u32::from(zeroize) {
         let random = pass < random_passes;

@@ -164,11 +164,7 @@ pub fn advertise_host(agent: &Agent) -> Result<IpAddr, AgentError> {
 /// The heartbeat interval for a `heartbeat_timeout`: a random point in
 /// 30–60 % of it, never under 5 s (spreads a fleet's heartbeats).
 pub fn heartbeat_interval(timeout_secs: u64) -> Duration {
-    let bytes = uuid::Uuid::new_v4();
-    let r = f64::from(u16::from_le_bytes([
-        bytes.as_bytes()[0],
-        bytes.as_bytes()[1],
-    ])) / 65535.0;
+    let r = f64::from(crate::entropy::u64() as u16) / f64::from(u16::MAX);
     let secs = timeout_secs as f64 * (0.3 + 0.3 * r);
     Duration::from_secs_f64(secs.max(5.0))
 }

@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod config;
 pub mod disk;
+pub mod entropy;
 pub mod error;
 pub mod extensions;
 pub mod hints;
