@@ -359,7 +359,7 @@ mod tests {
             .collect();
         let declared: HashSet<&str> = NODE_FIELDS.iter().map(|s| s.name).collect();
         let computed: HashSet<&str> = ["conductor"].into();
-        let internal: HashSet<&str> = ["intent"].into();
+        let internal: HashSet<&str> = ["intent", "reservation_expires_at"].into();
         assert_eq!(&declared - &computed, &stored - &internal);
     }
 }
