@@ -164,7 +164,14 @@ async fn process(engine: &Arc<Engine>, uuid: Uuid) {
     };
     match found {
         Ok(node) => activate(engine, &alloc, node).await,
-        Err(Miss::Failed(reason)) => fail(engine, &alloc, &reason).await,
+        // Another conductor may have bound a node between our reading the
+        // candidates and now (it is why none was left): it activates the
+        // allocation, or the sweep does if it died; failing here would
+        // overwrite its success.
+        Err(Miss::Failed(reason)) => match bound_node(engine, &alloc).await {
+            Ok(Some(node)) => debug!(%node, "bound by another conductor meanwhile"),
+            _ => fail(engine, &alloc, &reason).await,
+        },
         Err(Miss::Store(e)) => warn!(error = %e, "allocation interrupted; the sweep retries"),
         Err(other) => debug!(?other, "allocation left alone"),
     }
